@@ -1,0 +1,1 @@
+"""Foreign exchange: rates, quotes and the exact conversion the contracts use."""

@@ -1,0 +1,1 @@
+"""Corridor's settlement domain: money, signed instructions and quotes, chain access."""

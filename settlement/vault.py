@@ -1,0 +1,114 @@
+"""A thin, typed client of the settlement vault for scripts, tests and the node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from web3 import Web3
+from web3.types import TxReceipt
+
+from settlement.chain import Sender, contract
+from settlement.eip712 import CompactSignature, Domain, Instruction, Quote, Terms, sign
+from settlement.manifest import Manifest
+
+
+class Action(IntEnum):
+    KEEP = 0
+    SETTLE = 1
+    REFUND = 2
+    RESOLVED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class SignedInstruction:
+    instruction: Instruction
+    signature: CompactSignature
+
+
+@dataclass(frozen=True, slots=True)
+class SignedQuote:
+    quote: Quote
+    signature: CompactSignature
+
+    def as_tuple(self) -> tuple[object, ...]:
+        return (self.quote.as_tuple(), self.signature.as_tuple())
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    available: int
+    escrowed: int
+    flags: int
+
+
+class Vault:
+    def __init__(self, w3: Web3, manifest: Manifest) -> None:
+        self.w3 = w3
+        self.manifest = manifest
+        self.contract = contract(w3, "SettlementVault", manifest.vault)
+        self.domain = Domain(manifest.chain_id, manifest.vault)
+
+    def sign_instruction(self, instruction: Instruction, key: str) -> SignedInstruction:
+        return SignedInstruction(instruction, sign(self.domain, instruction, key))
+
+    def sign_quote(self, quote: Quote, key: str) -> SignedQuote:
+        return SignedQuote(quote, sign(self.domain, quote, key))
+
+    def escrow(self, sender: Sender, slot: int, signed: SignedInstruction) -> TxReceipt:
+        return sender.transact(
+            self.contract.functions.escrow(
+                slot, signed.instruction.as_tuple(), signed.signature.as_tuple()
+            )
+        )
+
+    def escrow_batch(self, sender: Sender, slot: int, batch: list[SignedInstruction]) -> TxReceipt:
+        return sender.transact(
+            self.contract.functions.escrowBatch(
+                slot,
+                [s.instruction.as_tuple() for s in batch],
+                [s.signature.as_tuple() for s in batch],
+            )
+        )
+
+    def settle(self, sender: Sender, slot: int, terms: Terms, quote: SignedQuote) -> TxReceipt:
+        return sender.transact(
+            self.contract.functions.settle(slot, terms.as_tuple(), quote.as_tuple())
+        )
+
+    def refund(self, sender: Sender, escrower: str, slot: int, terms: Terms) -> TxReceipt:
+        return sender.transact(self.contract.functions.refund(escrower, slot, terms.as_tuple()))
+
+    def resolve_batch(
+        self,
+        sender: Sender,
+        escrower: str,
+        slot: int,
+        items: list[tuple[Terms, Action, int]],
+        quotes: list[SignedQuote],
+    ) -> TxReceipt:
+        return sender.transact(
+            self.contract.functions.resolveBatch(
+                escrower,
+                slot,
+                [(terms.as_tuple(), int(action), qi) for terms, action, qi in items],
+                [q.as_tuple() for q in quotes],
+            )
+        )
+
+    def publish_rates(self, sender: Sender, points: list[tuple[str, str, int]]) -> TxReceipt:
+        return sender.transact(
+            self.contract.functions.publishReferenceRates(
+                [(s.encode(), b.encode(), rate) for s, b, rate in points]
+            )
+        )
+
+    def balance(self, participant: str, code: str) -> Balance:
+        available, escrowed, flags = self.contract.functions.accountOf(
+            Web3.to_checksum_address(participant), code.encode()
+        ).call()
+        return Balance(available, escrowed, flags)
+
+    def slot_root(self, escrower: str, slot: int) -> bytes:
+        root: bytes = self.contract.functions.slotRoot(escrower, slot).call()
+        return root
