@@ -9,6 +9,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ISettlementVault} from "./interfaces/ISettlementVault.sol";
 import {AccountFlags} from "./libraries/AccountFlags.sol";
 import {Conversion} from "./libraries/Conversion.sol";
+import {CurrencyDeltas} from "./libraries/CurrencyDeltas.sol";
 import {PackedAccount} from "./libraries/PackedAccount.sol";
 import {TypedData} from "./libraries/TypedData.sol";
 import {
@@ -34,6 +35,7 @@ contract SettlementVault is ISettlementVault, AccessControl, EIP712 {
     using SafeERC20 for IERC20Metadata;
     using AccountFlags for uint32;
     using PackedAccount for uint256;
+    using CurrencyDeltas for CurrencyDeltas.Deltas;
 
     bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
     bytes32 public constant ORACLE_ROLE = keccak256("ORACLE_ROLE");
@@ -41,7 +43,6 @@ contract SettlementVault is ISettlementVault, AccessControl, EIP712 {
     uint256 public constant BATCH_SIZE_MAX = 256;
     uint256 public constant CURRENCIES_MAX = 32;
     uint256 public constant RATE_POINTS_MAX = 1024;
-    uint256 public constant BATCH_CURRENCIES_MAX = 16;
     uint16 public constant BAND_BPS_MAX = 2_000;
 
     /// @dev A slot that held a batch before and is free again. Keeping it non-zero makes the
@@ -63,13 +64,6 @@ contract SettlementVault is ISettlementVault, AccessControl, EIP712 {
     mapping(bytes6 pair => ReferenceRate) private _referenceRates;
     mapping(address owner => mapping(uint256 word => uint256 bits)) private _nonceBitmaps;
     mapping(address escrower => mapping(uint256 slot => bytes32 root)) private _slots;
-
-    /// @dev Net ledger movement per currency within one batch; must end at zero.
-    struct Deltas {
-        bytes3[BATCH_CURRENCIES_MAX] currencies;
-        int256[BATCH_CURRENCIES_MAX] sums;
-        uint256 count;
-    }
 
     /// @dev A quote whose signature, signer, expiry and band have been checked.
     struct CheckedQuote {
@@ -300,10 +294,12 @@ contract SettlementVault is ISettlementVault, AccessControl, EIP712 {
                 checked[q] = _checkQuote(quotes[q], cfg);
             }
         }
-        Deltas memory deltas;
+        // Starts empty: no currency has moved yet.
+        // slither-disable-next-line uninitialized-local
+        CurrencyDeltas.Deltas memory deltas;
         bool open = _applyBatch(items, leaves, checked, deltas);
         _slots[escrower][slot] = open ? _root(leaves) : SLOT_FREE;
-        _requireNetted(deltas);
+        deltas.requireNetted();
     }
 
     // ================================================================== views
@@ -630,7 +626,7 @@ contract SettlementVault is ISettlementVault, AccessControl, EIP712 {
         BatchItem[] calldata items,
         bytes32[] memory leaves,
         CheckedQuote[] memory checked,
-        Deltas memory deltas
+        CurrencyDeltas.Deltas memory deltas
     ) private returns (bool open) {
         for (uint256 i; i < items.length; ++i) {
             BatchItem calldata item = items[i];
@@ -647,8 +643,8 @@ contract SettlementVault is ISettlementVault, AccessControl, EIP712 {
                 (uint256 buyAmount, uint256 fee) = _settle(ins, checked[item.quoteIndex]);
                 int256 sellAmount = int256(uint256(ins.sellAmount));
                 // Debtor's escrow out, liquidity provider and fee account in; then the buy leg.
-                _addDelta(deltas, ins.sellCurrency, -sellAmount + (sellAmount - int256(fee)) + int256(fee));
-                _addDelta(deltas, ins.buyCurrency, -int256(buyAmount) + int256(buyAmount));
+                deltas.add(ins.sellCurrency, -sellAmount + (sellAmount - int256(fee)) + int256(fee));
+                deltas.add(ins.buyCurrency, -int256(buyAmount) + int256(buyAmount));
             } else if (action == Action.Refund) {
                 _refund(item.terms);
             }
@@ -669,26 +665,6 @@ contract SettlementVault is ISettlementVault, AccessControl, EIP712 {
         if (n == 0) revert BatchEmpty();
         if (n > BATCH_SIZE_MAX) revert BatchTooLarge(n, BATCH_SIZE_MAX);
         return n;
-    }
-
-    function _addDelta(Deltas memory deltas, bytes3 currency, int256 amount) private pure {
-        uint256 count = deltas.count;
-        for (uint256 i; i < count; ++i) {
-            if (deltas.currencies[i] == currency) {
-                deltas.sums[i] += amount;
-                return;
-            }
-        }
-        if (count == BATCH_CURRENCIES_MAX) revert BatchTooManyCurrencies(BATCH_CURRENCIES_MAX);
-        deltas.currencies[count] = currency;
-        deltas.sums[count] = amount;
-        deltas.count = count + 1;
-    }
-
-    function _requireNetted(Deltas memory deltas) private pure {
-        for (uint256 i; i < deltas.count; ++i) {
-            if (deltas.sums[i] != 0) revert BatchNotNetted(deltas.currencies[i], deltas.sums[i]);
-        }
     }
 
     // ================================================================== internals: registry
@@ -767,6 +743,8 @@ contract SettlementVault is ISettlementVault, AccessControl, EIP712 {
 
     /// @dev 8 or 11 characters of A-Z and 0-9, zero-padded: the ISO 9362 shape.
     function _isBic(bytes11 bic) private pure returns (bool) {
+        // A counter that starts at zero.
+        // slither-disable-next-line uninitialized-local
         uint256 length;
         for (uint256 i; i < 11; ++i) {
             bytes1 c = bic[i];

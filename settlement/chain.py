@@ -16,7 +16,7 @@ from typing import Any
 from eth_abi import decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import function_signature_to_4byte_selector
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
@@ -93,7 +93,10 @@ def decode_revert(data: bytes | str) -> ContractError | None:
     if entry is None:
         return None
     name, names, types = entry
-    values = decode(types, raw[4:])
+    values = [
+        to_checksum_address(v) if t == "address" else v
+        for t, v in zip(types, decode(types, raw[4:]), strict=True)
+    ]
     return contract_error_class(name)(dict(zip(names, values, strict=True)))
 
 

@@ -135,9 +135,6 @@ interface ISettlementVault {
     error BatchTooLarge(uint256 size, uint256 max);
     error BatchLengthMismatch(uint256 instructions, uint256 signatures);
     error BatchQuoteIndexOutOfRange(uint256 index, uint256 quotes);
-    error BatchTooManyCurrencies(uint256 max);
-    /// @notice The batch's ledger movements in `currency` do not sum to zero.
-    error BatchNotNetted(bytes3 currency, int256 delta);
     error SettleNotByEscrower(address escrower, address caller);
 
     // ------------------------------------------------------------------ administration

@@ -11,7 +11,8 @@ import {
     Quote,
     RatePoint,
     Signature,
-    SignedQuote
+    SignedQuote,
+    Terms
 } from "../../../contracts/types/Settlement.sol";
 import {Vm} from "./Vm.sol";
 
@@ -71,6 +72,7 @@ abstract contract Fixture {
         feeAccount = vm.addr(FEE_KEY);
 
         vault = new SettlementVault(admin, feeAccount, oracle, BAND_BPS, RATE_MAX_AGE);
+        vm.label(address(vault), "vault");
         usd = new SettlementAsset("Corridor USD", "USD", 2, admin, issuer);
         eur = new SettlementAsset("Corridor EUR", "EUR", 2, admin, issuer);
         jpy = new SettlementAsset("Corridor JPY", "JPY", 0, admin, issuer);
@@ -144,15 +146,49 @@ abstract contract Fixture {
 
     function usdEurQuote() internal view returns (Quote memory) {
         return Quote({
-            id: keccak256("quote-usd-eur"),
             sellCurrency: USD,
             buyCurrency: EUR,
             rate: USD_EUR,
             feeBps: 5,
-            sellAmountMax: type(uint128).max,
             liquidityProvider: lp,
             expiry: uint40(block.timestamp + 5 minutes)
         });
+    }
+
+    function signedUsdEur() internal view returns (SignedQuote memory) {
+        return signQuote(ORACLE_KEY, usdEurQuote());
+    }
+
+    function terms(Instruction memory ins) internal pure returns (Terms memory) {
+        return Terms(
+            ins.id,
+            ins.debtor,
+            ins.creditor,
+            ins.sellCurrency,
+            ins.sellAmount,
+            ins.buyCurrency,
+            ins.minBuyAmount,
+            ins.deadline
+        );
+    }
+
+    function quoteHash(Quote memory quote) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                keccak256(
+                    "Quote(bytes3 sellCurrency,bytes3 buyCurrency,uint128 rate,uint16 feeBps,address liquidityProvider,uint40 expiry)"
+                ),
+                quote
+            )
+        );
+    }
+
+    function available(address who, bytes3 code) internal view returns (uint256) {
+        return vault.accountOf(who, code).available;
+    }
+
+    function escrowed(address who, bytes3 code) internal view returns (uint256) {
+        return vault.accountOf(who, code).escrowed;
     }
 
     function signQuote(uint256 key, Quote memory quote) internal view returns (SignedQuote memory signed) {
@@ -174,8 +210,17 @@ abstract contract Fixture {
     function items(Instruction[] memory list, Action action) internal pure returns (BatchItem[] memory out) {
         out = new BatchItem[](list.length);
         for (uint256 i; i < list.length; ++i) {
-            out[i] = BatchItem(list[i], action, 0);
+            out[i] = BatchItem(terms(list[i]), action, 0);
         }
+    }
+
+    function escrowBatchOf(uint256 slot, Instruction[] memory list, uint256 key) internal {
+        Signature[] memory sigs = new Signature[](list.length);
+        for (uint256 i; i < list.length; ++i) {
+            sigs[i] = signInstruction(key, list[i]);
+        }
+        vm.prank(relayer);
+        vault.escrowBatch(slot, list, sigs);
     }
 
     function one(SignedQuote memory quote) internal pure returns (SignedQuote[] memory quotes) {
