@@ -20,9 +20,7 @@ class Conversion(NamedTuple):
     fee: int
 
 
-def convert(
-    sell_amount: int, rate: int, fee_bps: int, sell_decimals: int, buy_decimals: int
-) -> Conversion:
+def convert(sell_amount: int, rate: int, fee_bps: int, sell_decimals: int, buy_decimals: int) -> Conversion:
     """Buy amount and fee, in minor units, exactly as the settlement contract books them."""
     if not 0 <= sell_amount <= UINT128_MAX:
         raise ValueError(f"sell amount {sell_amount} is outside 0..2**128-1")

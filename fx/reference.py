@@ -40,9 +40,7 @@ def to_fixed(rate: Decimal) -> int:
     return int(rate.scaleb(RATE_DECIMALS).to_integral_value(rounding="ROUND_DOWN"))
 
 
-def ecb_cross_rates(
-    codes: list[str], on: dt.date | None = None
-) -> tuple[dt.date, dict[tuple[str, str], int]]:
+def ecb_cross_rates(codes: list[str], on: dt.date | None = None) -> tuple[dt.date, dict[tuple[str, str], int]]:
     """Rates for every ordered pair of ``codes``, as 18-decimal integers, with their fixing date."""
     converter = _converter()
     missing = [c for c in codes if c != "EUR" and c not in converter.currencies]

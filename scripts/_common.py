@@ -41,9 +41,7 @@ def parser(description: str) -> argparse.ArgumentParser:
         help=f"deployment manifest (default $CORRIDOR_MANIFEST or {DEFAULT_PATH})",
     )
     p.add_argument("--keystore", type=Path, help="directory of encrypted key files")
-    p.add_argument(
-        "--devnet", action="store_true", help="use the well-known development keys (chain 31337)"
-    )
+    p.add_argument("--devnet", action="store_true", help="use the well-known development keys (chain 31337)")
     return p
 
 
@@ -54,9 +52,7 @@ class Context:
         self.chain_id = self.w3.eth.chain_id
 
     def key(self, role: str) -> str:
-        return load_key(
-            role, keystore=self.args.keystore, chain_id=self.chain_id, devnet=self.args.devnet
-        )
+        return load_key(role, keystore=self.args.keystore, chain_id=self.chain_id, devnet=self.args.devnet)
 
 
 def run(main: Callable[[], int]) -> None:

@@ -27,8 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from web3 import Web3
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.devnet import Devnet  # noqa: E402
@@ -92,7 +90,11 @@ class Bench:
         escrow = self.vault.escrow_batch(self.relayer, slot, batch)["gasUsed"]
         items = [(s.instruction.terms(), Action.SETTLE, 0) for s in batch]
         resolve = self.vault.resolve_batch(
-            self.relayer, self.relayer.address, slot, items, [self.quote()]  # type: ignore[list-item]
+            self.relayer,
+            self.relayer.address,
+            slot,
+            items,
+            [self.quote()],  # type: ignore[list-item]
         )["gasUsed"]
         return escrow, resolve
 
@@ -103,22 +105,19 @@ class Bench:
         while int(self.net.w3.eth.get_block("latest")["timestamp"]) <= deadline:
             time.sleep(0.5)
             # A block must be mined for time to pass on an automining chain: a tiny transfer.
-            self.net.sender("fee").send(
+            ticker = self.net.sender("fee")
+            ticker.send(
                 {
                     "to": self.relayer.address,
                     "value": 1,
                     "gas": 21000,
-                    "nonce": self.net.w3.eth.get_transaction_count(
-                        self.net.sender("fee").address, "pending"
-                    ),
+                    "nonce": self.net.w3.eth.get_transaction_count(ticker.account.address, "pending"),
                     "chainId": self.net.w3.eth.chain_id,
                     "gasPrice": self.net.w3.eth.gas_price,
                 }
             )
         third_party = self.net.sender("fee")
-        return int(
-            self.vault.refund(third_party, self.relayer.address, slot, signed.instruction.terms())["gasUsed"]
-        )
+        return int(self.vault.refund(third_party, self.relayer.address, slot, signed.instruction.terms())["gasUsed"])
 
     def token_transfer(self) -> int:
         """T: an ERC-20 transfer between two accounts that both hold a balance."""

@@ -27,10 +27,18 @@ def main() -> int:
         default=",".join(DEFAULT_CURRENCIES),
         help=f"comma-separated ISO 4217 codes (default {','.join(DEFAULT_CURRENCIES)})",
     )
-    p.add_argument("--band-bps", type=int, default=DEFAULT_BAND_BPS,
-                   help=f"allowed distance of a quote from the reference rate (default {DEFAULT_BAND_BPS})")  # fmt: skip
-    p.add_argument("--rate-max-age", type=int, default=DEFAULT_RATE_MAX_AGE_S,
-                   help=f"oldest usable reference rate, seconds (default {DEFAULT_RATE_MAX_AGE_S})")  # fmt: skip
+    p.add_argument(
+        "--band-bps",
+        type=int,
+        default=DEFAULT_BAND_BPS,
+        help=f"allowed distance of a quote from the reference rate, bps (default {DEFAULT_BAND_BPS})",
+    )
+    p.add_argument(
+        "--rate-max-age",
+        type=int,
+        default=DEFAULT_RATE_MAX_AGE_S,
+        help=f"oldest usable reference rate, seconds (default {DEFAULT_RATE_MAX_AGE_S})",
+    )
     args = p.parse_args()
     ctx = Context(args)
     keys = {role: ctx.key(role) for role in ("admin", "operator", "oracle", "issuer", "relayer", "fee")}

@@ -90,9 +90,7 @@ class Devnet:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", self.port)) == 0:
                 raise SystemExit(f"port {self.port} is already in use")
-        self.process = subprocess.Popen(
-            self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=detach
-        )
+        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=detach)
         log.close()
         self.wait_ready()
         return self
@@ -130,7 +128,10 @@ class Devnet:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 

@@ -1,6 +1,6 @@
 """Mint settlement assets against reserves and deposit them for a participant (issuer key).
 
-    python scripts/fund.py --to 0x... --currency USD --amount 1000000.00
+python scripts/fund.py --to 0x... --currency USD --amount 1000000.00
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Register a bank or liquidity provider in the settlement vault (operator key).
 
-    python scripts/onboard.py --address 0x... --kind bank --bic DEUTDEFF --currencies EUR,USD
+python scripts/onboard.py --address 0x... --kind bank --bic DEUTDEFF --currencies EUR,USD
 """
 
 from __future__ import annotations

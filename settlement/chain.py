@@ -13,10 +13,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from eth_abi import decode
+from eth_abi.abi import decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
@@ -94,8 +95,7 @@ def decode_revert(data: bytes | str) -> ContractError | None:
         return None
     name, names, types = entry
     values = [
-        to_checksum_address(v) if t == "address" else v
-        for t, v in zip(types, decode(types, raw[4:]), strict=True)
+        to_checksum_address(v) if t == "address" else v for t, v in zip(types, decode(types, raw[4:]), strict=True)
     ]
     return contract_error_class(name)(dict(zip(names, values, strict=True)))
 
@@ -140,15 +140,13 @@ class Sender:
     def transact(self, fn: ContractFunction, gas: int | None = None) -> TxReceipt:
         """Send ``fn`` as a transaction and wait for its receipt; raise on revert."""
         try:
-            tx = fn.build_transaction(self._base(gas))
+            tx = fn.build_transaction(self._base(gas))  # type: ignore[arg-type]
         except (ContractCustomError, ContractLogicError) as exc:
             raise_decoded(exc)
         return self.send(tx)
 
     def deploy(self, name: str, *args: Any) -> TxReceipt:
-        factory = self.w3.eth.contract(
-            abi=artifact(name)["abi"], bytecode=artifact(name)["bytecode"]
-        )
+        factory = self.w3.eth.contract(abi=artifact(name)["abi"], bytecode=artifact(name)["bytecode"])
         try:
             tx = factory.constructor(*args).build_transaction(self._base(None))
         except (ContractCustomError, ContractLogicError) as exc:

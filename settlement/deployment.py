@@ -44,8 +44,7 @@ class RoleAddresses:
         for role, address in vars(self).items():
             if address.lower() in seen:
                 raise ConfigurationError(
-                    f"the {role} and {seen[address.lower()]} roles share {address}: "
-                    "every role needs its own key"
+                    f"the {role} and {seen[address.lower()]} roles share {address}: every role needs its own key"
                 )
             seen[address.lower()] = role
 
@@ -70,7 +69,7 @@ def deploy(
 
     if manifest_path.exists():
         manifest = Manifest.load(manifest_path, chain_id)
-        if manifest.vault and not w3.eth.get_code(manifest.vault):
+        if manifest.vault and not w3.eth.get_code(Web3.to_checksum_address(manifest.vault)):
             raise ManifestError(
                 f"{manifest_path} names vault {manifest.vault}, but chain {chain_id} has no "
                 "code there (was the chain reset?): remove the manifest to deploy afresh"
@@ -96,9 +95,7 @@ def deploy(
 
     if not manifest.vault:
         admin.require_funds("admin")
-        receipt = admin.deploy(
-            "SettlementVault", roles.admin, roles.fee, roles.oracle, band_bps, rate_max_age_s
-        )
+        receipt = admin.deploy("SettlementVault", roles.admin, roles.fee, roles.oracle, band_bps, rate_max_age_s)
         manifest.vault = str(receipt["contractAddress"])
         manifest.deployment_block = int(receipt["blockNumber"])
         manifest.band_bps, manifest.rate_max_age_s = band_bps, rate_max_age_s
@@ -115,10 +112,8 @@ def deploy(
     for code in codes:
         cur = money.currency(code)
         entry = manifest.assets.get(code)
-        if entry is None or not w3.eth.get_code(entry.address):
-            receipt = admin.deploy(
-                "SettlementAsset", f"Corridor {code}", code, cur.exponent, roles.admin, roles.issuer
-            )
+        if entry is None or not w3.eth.get_code(Web3.to_checksum_address(entry.address)):
+            receipt = admin.deploy("SettlementAsset", f"Corridor {code}", code, cur.exponent, roles.admin, roles.issuer)
             entry = AssetEntry(str(receipt["contractAddress"]), cur.exponent)
             manifest.assets[code] = entry
             manifest.save(manifest_path)
@@ -156,17 +151,13 @@ def onboard(
     kind_now, _, _, bic_now = vault.functions.participantOf(participant).call()
     if kind_now == 0:
         operator.transact(
-            vault.functions.registerParticipant(
-                participant, KINDS[kind], bic_bytes, [c.encode() for c in codes]
-            )
+            vault.functions.registerParticipant(participant, KINDS[kind], bic_bytes, [c.encode() for c in codes])
         )
         log(f"registered {kind} {bic} at {participant} for {', '.join(codes)}")
         return
     if kind_now != KINDS[kind] or bic_now != bic_bytes:
         registered = bic_now.rstrip(b"\0").decode()
-        raise ConfigurationError(
-            f"{participant} is already registered with another kind or BIC ({registered})"
-        )
+        raise ConfigurationError(f"{participant} is already registered with another kind or BIC ({registered})")
     for code in codes:
         flags = vault.functions.accountOf(participant, code.encode()).call()[2]
         if not flags & 1:

@@ -15,10 +15,11 @@ import uuid
 from dataclasses import astuple, dataclass
 from typing import Any
 
-from eth_abi import encode
+from eth_abi.abi import encode
 from eth_account import Account
-from eth_keys import keys
-from eth_utils import keccak, to_checksum_address
+from eth_keys.datatypes import Signature as KeysSignature
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 DOMAIN_NAME = "Corridor Settlement"
 DOMAIN_VERSION = "1"
@@ -28,14 +29,11 @@ INSTRUCTION_TYPE = (
     "uint128 sellAmount,bytes3 buyCurrency,uint128 minBuyAmount,uint40 deadline,bytes32 detailsHash)"
 )
 QUOTE_TYPE = (
-    "Quote(bytes3 sellCurrency,bytes3 buyCurrency,uint128 rate,uint16 feeBps,address liquidityProvider,"
-    "uint40 expiry)"
+    "Quote(bytes3 sellCurrency,bytes3 buyCurrency,uint128 rate,uint16 feeBps,address liquidityProvider,uint40 expiry)"
 )
 INSTRUCTION_TYPEHASH = keccak(text=INSTRUCTION_TYPE)
 QUOTE_TYPEHASH = keccak(text=QUOTE_TYPE)
-_DOMAIN_TYPEHASH = keccak(
-    text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-)
+_DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 _INSTRUCTION_ABI = [
     "bytes32", "uint256", "address", "address", "bytes3",
     "uint128", "bytes3", "uint128", "uint40", "bytes32",
@@ -200,7 +198,7 @@ def recover(domain: Domain, item: Instruction | Quote, signature: CompactSignatu
     r, s, v = signature.rsv()
     if s > _SECP256K1_HALF_N:
         raise ValueError("high-s signature: not canonical")
-    sig = keys.Signature(vrs=(v - 27, r, s))
+    sig = KeysSignature(vrs=(v - 27, r, s))
     public = sig.recover_public_key_from_msg_hash(digest(domain, item.struct_hash()))
     return public.to_checksum_address()
 

@@ -33,9 +33,7 @@ def devnet_key(index: int) -> str:
     return "0x" + bytes(account.key).hex()
 
 
-def load_key(
-    role: str, *, keystore: Path | None = None, chain_id: int | None = None, devnet: bool = False
-) -> str:
+def load_key(role: str, *, keystore: Path | None = None, chain_id: int | None = None, devnet: bool = False) -> str:
     """The private key (hex) for ``role``."""
     env_name = f"CORRIDOR_{role.upper()}_KEY"
     if value := os.environ.get(env_name):
@@ -55,8 +53,7 @@ def load_key(
     if devnet:
         if chain_id != DEVNET_CHAIN_ID:
             raise KeyError_(
-                f"--devnet keys are well known and refused on chain {chain_id}; "
-                f"set {env_name} or use --keystore"
+                f"--devnet keys are well known and refused on chain {chain_id}; set {env_name} or use --keystore"
             )
         if role not in _DEVNET_INDEX:
             raise KeyError_(f"no development key for role {role!r}")

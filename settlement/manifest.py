@@ -62,7 +62,5 @@ class Manifest:
         except (ValueError, TypeError) as exc:
             raise ManifestError(f"{path} is not a deployment manifest: {exc}") from None
         if chain_id is not None and manifest.chain_id != chain_id:
-            raise ManifestError(
-                f"{path} is for chain {manifest.chain_id}, but the endpoint is chain {chain_id}"
-            )
+            raise ManifestError(f"{path} is for chain {manifest.chain_id}, but the endpoint is chain {chain_id}")
         return manifest

@@ -51,9 +51,7 @@ _ISO4217: dict[str, tuple[int, str]] = {
     "NOK": (2, "Norwegian Krone"),
 }
 
-CURRENCIES: dict[str, Currency] = {
-    code: Currency(code, exp, name) for code, (exp, name) in _ISO4217.items()
-}
+CURRENCIES: dict[str, Currency] = {code: Currency(code, exp, name) for code, (exp, name) in _ISO4217.items()}
 
 _CODE = re.compile(r"^[A-Z]{3}$")
 
@@ -63,14 +61,11 @@ def currency(code: str | bytes) -> Currency:
     text = code.rstrip(b"\0").decode("ascii", "replace") if isinstance(code, bytes) else code
     if not _CODE.match(text):
         raise UnknownCurrencyError(
-            f"{text!r} is not a currency code: use three upper-case letters, one of "
-            f"{', '.join(sorted(CURRENCIES))}"
+            f"{text!r} is not a currency code: use three upper-case letters, one of {', '.join(sorted(CURRENCIES))}"
         )
     found = CURRENCIES.get(text)
     if found is None:
-        raise UnknownCurrencyError(
-            f"{text} is not a currency Corridor knows; known: {', '.join(sorted(CURRENCIES))}"
-        )
+        raise UnknownCurrencyError(f"{text} is not a currency Corridor knows; known: {', '.join(sorted(CURRENCIES))}")
     return found
 
 

@@ -57,9 +57,7 @@ class Vault:
 
     def escrow(self, sender: Sender, slot: int, signed: SignedInstruction) -> TxReceipt:
         return sender.transact(
-            self.contract.functions.escrow(
-                slot, signed.instruction.as_tuple(), signed.signature.as_tuple()
-            )
+            self.contract.functions.escrow(slot, signed.instruction.as_tuple(), signed.signature.as_tuple())
         )
 
     def escrow_batch(self, sender: Sender, slot: int, batch: list[SignedInstruction]) -> TxReceipt:
@@ -72,9 +70,7 @@ class Vault:
         )
 
     def settle(self, sender: Sender, slot: int, terms: Terms, quote: SignedQuote) -> TxReceipt:
-        return sender.transact(
-            self.contract.functions.settle(slot, terms.as_tuple(), quote.as_tuple())
-        )
+        return sender.transact(self.contract.functions.settle(slot, terms.as_tuple(), quote.as_tuple()))
 
     def refund(self, sender: Sender, escrower: str, slot: int, terms: Terms) -> TxReceipt:
         return sender.transact(self.contract.functions.refund(escrower, slot, terms.as_tuple()))
@@ -98,9 +94,7 @@ class Vault:
 
     def publish_rates(self, sender: Sender, points: list[tuple[str, str, int]]) -> TxReceipt:
         return sender.transact(
-            self.contract.functions.publishReferenceRates(
-                [(s.encode(), b.encode(), rate) for s, b, rate in points]
-            )
+            self.contract.functions.publishReferenceRates([(s.encode(), b.encode(), rate) for s, b, rate in points])
         )
 
     def balance(self, participant: str, code: str) -> Balance:

@@ -3,7 +3,15 @@ pragma solidity 0.8.30;
 
 import {SettlementAsset} from "../../contracts/SettlementAsset.sol";
 import {SettlementVault} from "../../contracts/SettlementVault.sol";
-import {Account, Instruction, Quote, RatePoint, Signature, SignedQuote, Terms} from "../../contracts/types/Settlement.sol";
+import {
+    Account,
+    Instruction,
+    Quote,
+    RatePoint,
+    Signature,
+    SignedQuote,
+    Terms
+} from "../../contracts/types/Settlement.sol";
 import {Fixture} from "./utils/Fixture.sol";
 import {Vm} from "./utils/Vm.sol";
 
@@ -211,7 +219,14 @@ contract Handler {
 
     function _terms(Instruction memory ins) internal pure returns (Terms memory) {
         return Terms(
-            ins.id, ins.debtor, ins.creditor, ins.sellCurrency, ins.sellAmount, ins.buyCurrency, ins.minBuyAmount, ins.deadline
+            ins.id,
+            ins.debtor,
+            ins.creditor,
+            ins.sellCurrency,
+            ins.sellAmount,
+            ins.buyCurrency,
+            ins.minBuyAmount,
+            ins.deadline
         );
     }
 }
@@ -274,7 +289,9 @@ contract InvariantsTest is Fixture {
     /// Supply equals what the issuer minted (setUp plus the handler's deposits); nothing else
     /// creates or destroys tokens.
     function invariant_supplyIsMinted() public view {
-        vm.assertEq(usd.totalSupply() + eur.totalSupply(), initialSupplyUsd + initialSupplyEur + handler.minted(), "supply");
+        vm.assertEq(
+            usd.totalSupply() + eur.totalSupply(), initialSupplyUsd + initialSupplyEur + handler.minted(), "supply"
+        );
     }
 
     /// Escrowed balances are exactly the open escrows.

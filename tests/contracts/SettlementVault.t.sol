@@ -78,7 +78,9 @@ contract SettlementVaultTest is Fixture {
     function test_listCurrency_revertsOnTooManyDecimals() public {
         address token = address(new NineteenDecimals());
         vm.prank(admin);
-        vm.expectRevert(abi.encodeWithSelector(ISettlementVault.CurrencyDecimalsUnsupported.selector, bytes3("XAU"), 19));
+        vm.expectRevert(
+            abi.encodeWithSelector(ISettlementVault.CurrencyDecimalsUnsupported.selector, bytes3("XAU"), 19)
+        );
         vault.listCurrency("XAU", token);
     }
 
@@ -91,7 +93,9 @@ contract SettlementVaultTest is Fixture {
     function test_listCurrency_revertsAtLimit() public {
         vm.startPrank(admin);
         for (uint256 i = 3; i < vault.CURRENCIES_MAX(); ++i) {
-            vault.listCurrency(bytes3(abi.encodePacked("Q", bytes1(uint8(65 + i / 26)), bytes1(uint8(65 + i % 26)))), address(usd));
+            vault.listCurrency(
+                bytes3(abi.encodePacked("Q", bytes1(uint8(65 + i / 26)), bytes1(uint8(65 + i % 26)))), address(usd)
+            );
         }
         vm.expectRevert(abi.encodeWithSelector(ISettlementVault.CurrencyLimitReached.selector, 32));
         vault.listCurrency("ZZZ", address(usd));
@@ -102,9 +106,7 @@ contract SettlementVaultTest is Fixture {
         bytes32 role = vault.DEFAULT_ADMIN_ROLE();
         vm.prank(operator);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IAccessControl.AccessControlUnauthorizedAccount.selector, operator, role
-            )
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, operator, role)
         );
         vault.listCurrency("GBP", address(usd));
     }
@@ -119,9 +121,7 @@ contract SettlementVaultTest is Fixture {
         emit ISettlementVault.ParticipantRegistered(bank, ParticipantKind.Bank, bytes11("BANKFRPP"));
         vm.prank(operator);
         vault.registerParticipant(bank, ParticipantKind.Bank, bytes11("BANKFRPP"), list);
-        vm.assertEq(
-            vault.accountOf(bank, EUR).flags, AccountFlags.ENABLED | AccountFlags.BANK, "flags"
-        );
+        vm.assertEq(vault.accountOf(bank, EUR).flags, AccountFlags.ENABLED | AccountFlags.BANK, "flags");
         vm.assertEq(vault.accountOf(bank, USD).flags, 0, "not enabled for USD");
     }
 
@@ -165,9 +165,7 @@ contract SettlementVaultTest is Fixture {
     function test_registerParticipant_revertsForNonOperator() public {
         bytes32 role = vault.OPERATOR_ROLE();
         vm.prank(bankA);
-        vm.expectRevert(
-            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, bankA, role)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, bankA, role));
         vault.registerParticipant(vm.addr(0xB0B), ParticipantKind.Bank, bytes11("BANKFRPP"), new bytes3[](0));
     }
 
@@ -275,9 +273,7 @@ contract SettlementVaultTest is Fixture {
     function test_setPaused_revertsForNonOperator() public {
         bytes32 role = vault.OPERATOR_ROLE();
         vm.prank(relayer);
-        vm.expectRevert(
-            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, relayer, role)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, relayer, role));
         vault.setPaused(true);
     }
 
@@ -294,9 +290,7 @@ contract SettlementVaultTest is Fixture {
         vm.startPrank(admin);
         vm.expectRevert(abi.encodeWithSelector(ISettlementVault.VaultParameterOutOfRange.selector, 2001, 2000));
         vault.setRiskParameters(2001, 3600);
-        vm.expectRevert(
-            abi.encodeWithSelector(ISettlementVault.VaultParameterOutOfRange.selector, 0, type(uint32).max)
-        );
+        vm.expectRevert(abi.encodeWithSelector(ISettlementVault.VaultParameterOutOfRange.selector, 0, type(uint32).max));
         vault.setRiskParameters(50, 0);
         vm.stopPrank();
     }
@@ -394,7 +388,9 @@ contract SettlementVaultTest is Fixture {
     function test_withdraw_revertsBeyondAvailable() public {
         vm.prank(bankA);
         vm.expectRevert(
-            abi.encodeWithSelector(ISettlementVault.InsufficientAvailable.selector, bankA, USD, 1_000_000_00, 1_000_000_01)
+            abi.encodeWithSelector(
+                ISettlementVault.InsufficientAvailable.selector, bankA, USD, 1_000_000_00, 1_000_000_01
+            )
         );
         vault.withdraw(USD, 1_000_000_01, bankA);
     }
@@ -411,7 +407,9 @@ contract SettlementVaultTest is Fixture {
         vm.startPrank(issuer);
         usd.approve(address(vault), type(uint256).max);
         uint256 tooMuch = uint256(type(uint112).max) - 1_000_000_00 + 1;
-        vm.expectRevert(abi.encodeWithSelector(PackedAccount.AccountBalanceOverflow.selector, uint256(type(uint112).max) + 1));
+        vm.expectRevert(
+            abi.encodeWithSelector(PackedAccount.AccountBalanceOverflow.selector, uint256(type(uint112).max) + 1)
+        );
         vault.deposit(bankA, USD, tooMuch);
         vm.stopPrank();
     }
@@ -494,7 +492,9 @@ contract SettlementVaultTest is Fixture {
         Signature memory sig = signInstruction(BANK_A_KEY, ins);
         vm.prank(relayer);
         vm.expectRevert(
-            abi.encodeWithSelector(ISettlementVault.InstructionExpired.selector, ID, block.timestamp - 1, block.timestamp)
+            abi.encodeWithSelector(
+                ISettlementVault.InstructionExpired.selector, ID, block.timestamp - 1, block.timestamp
+            )
         );
         vault.escrow(0, ins, sig);
 
@@ -517,7 +517,9 @@ contract SettlementVaultTest is Fixture {
         Signature memory sig = signInstruction(BANK_A_KEY, ins);
         vm.prank(relayer);
         vm.expectRevert(
-            abi.encodeWithSelector(ISettlementVault.InsufficientAvailable.selector, bankA, USD, 1_000_000_00, 1_000_000_01)
+            abi.encodeWithSelector(
+                ISettlementVault.InsufficientAvailable.selector, bankA, USD, 1_000_000_00, 1_000_000_01
+            )
         );
         vault.escrow(0, ins, sig);
     }
@@ -574,7 +576,9 @@ contract SettlementVaultTest is Fixture {
         }
         escrowBatchOf(5, list, BANK_A_KEY);
         bytes32 root = keccak256(
-            abi.encodePacked(vault.termsHash(terms(list[0])), vault.termsHash(terms(list[1])), vault.termsHash(terms(list[2])))
+            abi.encodePacked(
+                vault.termsHash(terms(list[0])), vault.termsHash(terms(list[1])), vault.termsHash(terms(list[2]))
+            )
         );
         vm.assertEq(vault.slotRoot(relayer, 5), root, "root");
         vm.assertEq(escrowed(bankA, USD), 3 * AMOUNT, "escrowed");
@@ -652,7 +656,9 @@ contract SettlementVaultTest is Fixture {
         SignedQuote memory q = signQuote(ORACLE_KEY, quote);
         vm.prank(relayer);
         vm.expectRevert(
-            abi.encodeWithSelector(ISettlementVault.QuoteExpired.selector, quoteHash(quote), block.timestamp - 1, block.timestamp)
+            abi.encodeWithSelector(
+                ISettlementVault.QuoteExpired.selector, quoteHash(quote), block.timestamp - 1, block.timestamp
+            )
         );
         vault.settle(0, t, q);
 
@@ -699,7 +705,9 @@ contract SettlementVaultTest is Fixture {
         quote.expiry = uint40(block.timestamp + 60);
         SignedQuote memory q = signQuote(ORACLE_KEY, quote);
         vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(ISettlementVault.ReferenceRateStale.selector, USD, JPY, START, RATE_MAX_AGE));
+        vm.expectRevert(
+            abi.encodeWithSelector(ISettlementVault.ReferenceRateStale.selector, USD, JPY, START, RATE_MAX_AGE)
+        );
         vault.settle(0, terms(eurJpy), q);
 
         quote.sellCurrency = EUR;
@@ -944,14 +952,10 @@ contract SettlementVaultTest is Fixture {
     function test_asset_onlyIssuerMintsAndBurns() public {
         bytes32 role = usd.ISSUER_ROLE();
         vm.prank(bankA);
-        vm.expectRevert(
-            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, bankA, role)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, bankA, role));
         usd.mint(bankA, 1);
         vm.prank(bankA);
-        vm.expectRevert(
-            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, bankA, role)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, bankA, role));
         usd.burn(1);
         uint256 supply = usd.totalSupply();
         vm.startPrank(issuer);

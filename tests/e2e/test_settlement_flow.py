@@ -45,7 +45,11 @@ def test_escrow_then_settle_books_every_leg(network: Network) -> None:
     receipt = vault.settle(relayer, slot, signed.instruction.terms(), quote)
     buy, fee = convert(250_000_00, quote.quote.rate, 5, 2, 2)
     (settled,) = _events(network, receipt, "InstructionSettled")
-    assert (settled["buyAmount"], settled["fee"], settled["creditor"]) == (buy, fee, creditor.address)
+    assert (settled["buyAmount"], settled["fee"], settled["creditor"]) == (
+        buy,
+        fee,
+        creditor.address,
+    )
     assert vault.balance(debtor.address, "USD").available == before["debtor"].available - 250_000_00
     assert vault.balance(debtor.address, "USD").escrowed == before["debtor"].escrowed
     assert vault.balance(creditor.address, "EUR").available == before["creditor"].available + buy

@@ -13,9 +13,7 @@ pytestmark = pytest.mark.devnet
 
 CASES = 2000
 
-amounts = st.one_of(
-    st.integers(1, 10**6), st.integers(1, 10**18 * 10**3), st.integers(1, 2**128 - 1)
-)
+amounts = st.one_of(st.integers(1, 10**6), st.integers(1, 10**18 * 10**3), st.integers(1, 2**128 - 1))
 # 10^-4 to 10^4 at 18 decimals, plus the edges of the type.
 rates = st.one_of(st.integers(10**14, 10**22), st.integers(1, 2**128 - 1))
 decimals = st.sampled_from([0, 2, 3]) | st.integers(0, 18)

@@ -14,9 +14,7 @@ def test_rounds_in_favour_of_the_liquidity_provider() -> None:
     assert convert(1, 999_999_999_999_999_999, 0, 2, 2).buy_amount == 0
 
 
-@pytest.mark.parametrize(
-    "args", [(-1, 1, 0, 2, 2), (1, 2**128, 0, 2, 2), (1, 1, 10_001, 2, 2), (1, 1, 0, 19, 2)]
-)
+@pytest.mark.parametrize("args", [(-1, 1, 0, 2, 2), (1, 2**128, 0, 2, 2), (1, 1, 10_001, 2, 2), (1, 1, 0, 19, 2)])
 def test_rejects_out_of_range(args: tuple[int, int, int, int, int]) -> None:
     with pytest.raises(ValueError):
         convert(*args)
