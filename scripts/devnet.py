@@ -114,6 +114,17 @@ class Devnet:
         self.stop()
         raise SystemExit(f"anvil did not answer on {self.url} within {START_TIMEOUT_S} s")
 
+    def set_fast_mining(self, fast: bool) -> None:
+        """Mine each transaction at once (``fast``) or return to the configured block time.
+
+        For setting a network up quickly; anvil's own RPC methods, so only here.
+        """
+        calls: list[tuple[str, list[object]]] = [("evm_setAutomine", [True])] if fast else []
+        if not fast and self.block_time_s:
+            calls = [("evm_setAutomine", [False]), ("evm_setIntervalMining", [int(self.block_time_s)])]
+        for method, params in calls:
+            httpx.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, timeout=5)
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return

@@ -17,6 +17,7 @@ from pathlib import Path
 from scripts.devnet import Devnet
 from scripts.network import build_network
 from settlement.chain import connect
+from settlement.money import format_minor
 
 
 def main() -> int:
@@ -36,7 +37,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         print(f"devnet at {devnet.url} (chain {devnet.chain_id}, a block every {args.block_time} s)")
+        devnet.set_fast_mining(True)
         network = build_network(connect(devnet.url), manifest, log=lambda line: print("  " + line))
+        devnet.set_fast_mining(False)
         credentials = args.data_dir / "demo-participants.json"
         credentials.write_text(
             json.dumps(
@@ -62,8 +65,8 @@ def main() -> int:
         print("participants:")
         for p in network.participants:
             ccy = p.currencies[0]
-            bal = vault.balance(p.address, ccy).available
-            print(f"  {p.bic:<12} {p.name:<22} {p.country}  {p.address}  {ccy} {bal}")
+            balance = format_minor(vault.balance(p.address, ccy).available, ccy)
+            print(f"  {p.bic:<12} {p.name:<22} {p.country}  {p.address}  {ccy} {balance:>18}")
         print(
             "\ntry:  .venv/bin/python scripts/fund.py --devnet --manifest "
             f"{manifest} --rpc-url {devnet.url} --to {network.banks()[0].address} "
