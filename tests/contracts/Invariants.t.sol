@@ -12,7 +12,7 @@ import {
     SignedQuote,
     Terms
 } from "../../contracts/types/Settlement.sol";
-import {Fixture} from "./utils/Fixture.sol";
+import {Fixture, termsOf} from "./utils/Fixture.sol";
 import {Vm} from "./utils/Vm.sol";
 
 /// @notice Drives the vault with random escrows, settlements, refunds, deposits, withdrawals,
@@ -99,7 +99,7 @@ contract Handler {
         vm.prank(relayer);
         try vault.escrow(slot, ins, Signature(r, vs)) {
             if (paused) movedWhilePaused++;
-            escrows.push(Open(_terms(ins), slot, false));
+            escrows.push(Open(termsOf(ins), slot, false));
         } catch {
             Account memory afterwards = vault.accountOf(ins.debtor, sell);
             if (afterwards.available != before.available) movedWhilePaused++;
@@ -215,19 +215,6 @@ contract Handler {
         points[1] = RatePoint("EUR", "USD", vault.referenceRate("EUR", "USD").rate);
         vm.prank(oracle);
         vault.publishReferenceRates(points);
-    }
-
-    function _terms(Instruction memory ins) internal pure returns (Terms memory) {
-        return Terms(
-            ins.id,
-            ins.debtor,
-            ins.creditor,
-            ins.sellCurrency,
-            ins.sellAmount,
-            ins.buyCurrency,
-            ins.minBuyAmount,
-            ins.deadline
-        );
     }
 }
 

@@ -16,6 +16,20 @@ import {
 } from "../../../contracts/types/Settlement.sol";
 import {Vm} from "./Vm.sol";
 
+/// @notice What an escrow of `ins` commits to: the fields settlement and refund resupply.
+function termsOf(Instruction memory ins) pure returns (Terms memory) {
+    return Terms(
+        ins.id,
+        ins.debtor,
+        ins.creditor,
+        ins.sellCurrency,
+        ins.sellAmount,
+        ins.buyCurrency,
+        ins.minBuyAmount,
+        ins.deadline
+    );
+}
+
 /// @notice A deployed network with two banks, a liquidity provider, an oracle and three
 /// currencies of different exponents (USD 2, EUR 2, JPY 0), and helpers to sign.
 abstract contract Fixture {
@@ -160,16 +174,7 @@ abstract contract Fixture {
     }
 
     function terms(Instruction memory ins) internal pure returns (Terms memory) {
-        return Terms(
-            ins.id,
-            ins.debtor,
-            ins.creditor,
-            ins.sellCurrency,
-            ins.sellAmount,
-            ins.buyCurrency,
-            ins.minBuyAmount,
-            ins.deadline
-        );
+        return termsOf(ins);
     }
 
     function quoteHash(Quote memory quote) internal pure returns (bytes32) {
