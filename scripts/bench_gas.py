@@ -33,7 +33,7 @@ from scripts.devnet import Devnet  # noqa: E402
 from scripts.network import Network, build_network  # noqa: E402
 from settlement.chain import connect, contract  # noqa: E402
 from settlement.eip712 import Instruction, Quote, new_uetr  # noqa: E402
-from settlement.vault import Action, SignedInstruction  # noqa: E402
+from settlement.vault import Action, SignedInstruction, SignedQuote  # noqa: E402
 
 
 class Bench:
@@ -67,7 +67,7 @@ class Bench:
         )
         return self.vault.sign_instruction(ins, d.key)
 
-    def quote(self) -> object:
+    def quote(self) -> SignedQuote:
         block = self.net.w3.eth.get_block("latest")
         q = Quote(
             sell_currency=b"USD",
@@ -82,7 +82,7 @@ class Bench:
     def single(self, slot: int) -> tuple[int, int]:
         signed = self.instruction(0, 1)
         escrow = self.vault.escrow(self.relayer, slot, signed)["gasUsed"]
-        settle = self.vault.settle(self.relayer, slot, signed.instruction.terms(), self.quote())["gasUsed"]  # type: ignore[arg-type]
+        settle = self.vault.settle(self.relayer, slot, signed.instruction.terms(), self.quote())["gasUsed"]
         return escrow, settle
 
     def batch(self, slot: int, n: int) -> tuple[int, int]:
@@ -94,7 +94,7 @@ class Bench:
             self.relayer.address,
             slot,
             items,
-            [self.quote()],  # type: ignore[list-item]
+            [self.quote()],
         )["gasUsed"]
         return escrow, resolve
 
