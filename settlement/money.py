@@ -91,7 +91,10 @@ def to_minor(amount: str, code: str) -> MinorUnits:
         )
     minor = int(value.scaleb(cur.exponent))
     if minor > AMOUNT_MINOR_MAX:
-        raise AmountError(f"{amount} {cur.code} is larger than the ledger can hold")
+        raise AmountError(
+            f"{amount} {cur.code} is larger than the ledger can hold: "
+            f"at most {format_minor(AMOUNT_MINOR_MAX, cur.code)} {cur.code}"
+        )
     return MinorUnits(minor)
 
 
