@@ -12,7 +12,9 @@ from pathlib import Path
 from eth_account import Account
 from web3 import Web3
 
-from fx.reference import ecb_cross_rates
+from fx.config import build_provider
+from fx.publisher import publish_reference_rates as publish
+from fx.rates import RateProvider
 from settlement.chain import Sender
 from settlement.deployment import DEFAULT_CURRENCIES, RoleAddresses, deploy, fund, onboard
 from settlement.keys import ROLES, devnet_key, load_key
@@ -83,6 +85,7 @@ def build_network(
     manifest_path: Path,
     fund_participants: bool = True,
     log: object = None,
+    rates: RateProvider | None = None,
 ) -> Network:
     """Deploy (or reuse) the contracts and onboard and fund the demo participants."""
     chain_id = w3.eth.chain_id
@@ -93,7 +96,7 @@ def build_network(
     network = Network(w3, manifest, keys, demo_participants())
     for p in network.participants:
         onboard(w3, manifest, keys["operator"], p.address, p.kind, p.bic, p.currencies, log=say)
-    publish_reference_rates(network, say)
+    publish_reference_rates(network, say, rates)
     if fund_participants:
         vault = network.vault
         for p in network.participants:
@@ -106,11 +109,8 @@ def build_network(
     return network
 
 
-def publish_reference_rates(network: Network, log: object = None) -> None:
-    """Publish the latest ECB cross rates of every deployed currency pair."""
-    codes = sorted(network.manifest.assets)
-    day, rates = ecb_cross_rates(codes)
-    points = [(s, b, r) for (s, b), r in sorted(rates.items())]
-    network.vault.publish_rates(network.sender("oracle"), points)
+def publish_reference_rates(network: Network, log: object = None, rates: RateProvider | None = None) -> None:
+    """Publish current mid rates of every deployed currency pair (those that changed)."""
+    result = publish(network.vault, network.sender("oracle"), rates or build_provider())
     if callable(log):
-        log(f"published {len(points)} ECB reference rates of {day}")
+        log(result.summary())

@@ -2,7 +2,7 @@
 
 Starts anvil (one block per second, state kept under --data-dir), deploys the contracts
 (or reuses them if the chain still has them), onboards and funds the demo banks and
-liquidity providers, publishes ECB reference rates, writes the demo credentials and
+liquidity providers, publishes current reference rates, writes the demo credentials and
 prints where everything is.
 """
 
@@ -72,6 +72,7 @@ def main() -> int:
             f"{manifest} --rpc-url {devnet.url} --to {network.banks()[0].address} "
             "--currency USD --amount 1000.00"
         )
+        print("      .venv/bin/corridor fx quote --sell 250000.00 USD --buy EUR --devnet")
         print("Ctrl-C stops the network.", flush=True)
         assert devnet.process is not None
         devnet.process.wait()

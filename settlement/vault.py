@@ -103,6 +103,11 @@ class Vault:
         ).call()
         return Balance(available, escrowed, flags)
 
+    def reference_rate(self, sell: str, buy: str) -> tuple[int, int]:
+        """The on-chain reference rate of a pair (18 decimals; 0 if never published) and when it was set."""
+        ref = self.contract.functions.referenceRate(sell.encode(), buy.encode()).call()
+        return int(ref[0]), int(ref[1])
+
     def slot_root(self, escrower: str, slot: int) -> bytes:
         root: bytes = self.contract.functions.slotRoot(escrower, slot).call()
         return root

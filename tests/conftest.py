@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
+from fx.config import DEFAULT_MAX_AGE_S
+from fx.rates import CompositeProvider, EcbProvider, Preference
 from scripts.devnet import Devnet
 from scripts.network import Network, build_network
 from settlement.chain import connect
@@ -30,9 +32,13 @@ def w3(devnet: Devnet) -> Web3:
     return connect(devnet.url)
 
 
+# Tests price from the offline ECB history only, so that they never depend on a live feed.
+ECB_RATES = CompositeProvider([Preference(EcbProvider(), DEFAULT_MAX_AGE_S["devnet"]["ecb"])])
+
+
 @pytest.fixture(scope="session")
 def network(w3: Web3, tmp_path_factory: pytest.TempPathFactory) -> Network:
-    return build_network(w3, tmp_path_factory.mktemp("net") / "manifest.json")
+    return build_network(w3, tmp_path_factory.mktemp("net") / "manifest.json", rates=ECB_RATES)
 
 
 _nonces: dict[str, itertools.count[int]] = {}

@@ -14,7 +14,7 @@ from settlement.chain import connect
 from settlement.errors import ContractError, contract_error_class
 from settlement.keys import ROLES, devnet_key
 from settlement.vault import Action
-from tests.conftest import advance_time, make_instruction, make_quote, next_slot
+from tests.conftest import ECB_RATES, advance_time, make_instruction, make_quote, next_slot
 
 pytestmark = pytest.mark.devnet
 
@@ -116,7 +116,7 @@ def test_errors_are_decoded_with_their_fields(network: Network) -> None:
 
 def test_replay_on_second_deployment_is_rejected(network: Network, tmp_path: Path) -> None:
     signed = make_instruction(network)
-    second = build_network(network.w3, tmp_path / "second.json")
+    second = build_network(network.w3, tmp_path / "second.json", rates=ECB_RATES)
     assert second.manifest.vault != network.manifest.vault
     with pytest.raises(contract_error_class("InstructionSignerMismatch")) as info:
         second.vault.escrow(second.sender("relayer"), next_slot(), signed)
@@ -132,7 +132,7 @@ def test_replay_on_another_chain_id_is_rejected(
         # The well-known keys are refused off chain 31337 unless given explicitly, as here.
         for i, role in enumerate(ROLES):
             monkeypatch.setenv(f"CORRIDOR_{role.upper()}_KEY", devnet_key(i))
-        net = build_network(w3, tmp_path / "other.json")
+        net = build_network(w3, tmp_path / "other.json", rates=ECB_RATES)
         # Same deployer and nonce, so the same vault address: only the chain id differs.
         assert net.manifest.vault == network.manifest.vault
         with pytest.raises(contract_error_class("InstructionSignerMismatch")):

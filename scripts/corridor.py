@@ -1,0 +1,24 @@
+"""``corridor``: the command line of banks, operators and auditors.
+
+Each group lives with the package it drives (``fx/cli.py`` for ``corridor fx``); this file
+only assembles them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from fx.cli import app as fx_app
+
+app = typer.Typer(
+    help="Corridor: cross-border settlement of tokenized deposits.", no_args_is_help=True, add_completion=False
+)
+app.add_typer(fx_app, name="fx")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
