@@ -1,0 +1,26 @@
+"""The FastAPI application: routes under /v1, one error shape, OpenAPI at /docs."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from node.api import errors
+from node.api.deps import Services
+from node.api.routes import admin, directory, health, quotes, transfers
+
+DESCRIPTION = """
+Corridor's bank API. Authenticate with your bank's API key (`Authorization: Bearer <key>`).
+Every POST takes an `Idempotency-Key`: the same key and body replay the first response; the
+same key with another body is a 409. Errors are `{"error": {"code", "message", "details"}}`.
+Amounts are integers in the currency's minor units (ISO 4217 exponent); rates are integers
+with 18 decimals.
+"""
+
+
+def create_app(svc: Services) -> FastAPI:
+    app = FastAPI(title="Corridor node", version="1", description=DESCRIPTION)
+    app.state.services = svc
+    errors.install(app)
+    for module in (transfers, quotes, directory, admin, health):
+        app.include_router(module.router)
+    return app

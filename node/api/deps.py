@@ -1,0 +1,100 @@
+"""What routes depend on: the node's services, the store session, and who is calling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session
+
+from fx.quotes import QuoteEngine
+from node.api.errors import Forbidden, Unauthorized
+from node.auth import Principal, Role, authenticate
+from node.config import NodeSettings
+from node.store.db import Store
+from settlement.eip712 import Domain
+from settlement.manifest import Manifest
+from settlement.vault import Vault
+
+
+@dataclass
+class Services:
+    settings: NodeSettings
+    store: Store
+    manifest: Manifest
+    domain: Domain
+    quotes: QuoteEngine
+    vault: Vault | None = None
+    """None when the node runs without a chain connection (tests of the API alone)."""
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def read_session(svc: ServicesDep) -> Iterator[Session]:
+    with svc.store.transaction(write=False) as session:
+        yield session
+
+
+ReadSession = Annotated[Session, Depends(read_session)]
+
+
+def principal(
+    svc: ServicesDep,
+    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
+) -> Principal:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
+    with svc.store.transaction(write=False) as session:
+        found = authenticate(session, authorization[7:].strip(), svc.settings.operator_api_key,
+                             svc.settings.auditor_api_key)  # fmt: skip
+    if found is None:
+        raise Unauthorized("the API key is not valid")
+    return found
+
+
+CurrentPrincipal = Annotated[Principal, Depends(principal)]
+
+
+def bank(who: CurrentPrincipal) -> Principal:
+    if who.role is not Role.BANK:
+        raise Forbidden("this route is for banks' API keys")
+    return who
+
+
+def operator(who: CurrentPrincipal) -> Principal:
+    if who.role is not Role.OPERATOR:
+        raise Forbidden("this route needs the operator's API key")
+    return who
+
+
+def reader(who: CurrentPrincipal) -> Principal:
+    """A bank (its own data) or the auditor (everything)."""
+    if who.role is Role.OPERATOR:
+        raise Forbidden("use a bank's or the auditor's API key")
+    return who
+
+
+CurrentBank = Annotated[Principal, Depends(bank)]
+Operator = Annotated[Principal, Depends(operator)]
+Reader = Annotated[Principal, Depends(reader)]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=255,
+           description="makes a retried POST safe: the same key and body replay the first response"),
+]  # fmt: skip
+
+
+async def raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(raw_body)]

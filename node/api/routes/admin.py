@@ -1,0 +1,98 @@
+"""``/v1/admin``: the operator's key only. Onboard a bank into the directory, freeze, pause."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from node.api.deps import IdempotencyKey, Operator, RawBody, ServicesDep
+from node.api.errors import Conflict, NotFound, Unprocessable
+from node.api.routes._idempotent import run_post
+from node.api.schemas import Address, BankPublic
+from node.auth import issue_bank_key
+from node.store.models import Bank, NetworkState
+from settlement import money
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+
+class BankCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=140)
+    bic: str = Field(pattern=r"^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$", description="8 or 11 characters")
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    address: Address
+    kind: str = Field("bank", pattern=r"^(bank|lp)$")
+    currencies: list[str] = Field(min_length=1)
+
+
+class BankCreated(BankPublic):
+    api_key: str | None = Field(description="shown once: only its hash is kept (null for liquidity providers)")
+
+
+class Switch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: bool
+
+
+@router.post("/banks", status_code=201, response_model=BankCreated, summary="Add a bank to the directory")
+def onboard(
+    body: BankCreate, svc: ServicesDep, who: Operator, request: Request, raw: RawBody, key: IdempotencyKey = None
+) -> JSONResponse:
+    def work(session: Session) -> dict[str, Any]:
+        for code in body.currencies:
+            if code not in svc.manifest.assets:
+                raise Unprocessable(f"{code} is not settled on this network", {"field": "currencies"},
+                                    code="unknown_currency")  # fmt: skip
+        if body.bic[4:6] != body.country:
+            raise Unprocessable(f"BIC {body.bic} is for country {body.bic[4:6]}, not {body.country}",
+                                code="bic_country_mismatch")  # fmt: skip
+        if session.execute(select(Bank).where((Bank.bic == body.bic) | (Bank.address == body.address))).first():
+            raise Conflict(f"a participant with BIC {body.bic} or address {body.address} exists", code="bank_exists")
+        bank = Bank(name=body.name, bic=body.bic, country=body.country, address=body.address, kind=body.kind,
+                    currencies=[money.currency(c).code for c in body.currencies])  # fmt: skip
+        session.add(bank)
+        session.flush()
+        api_key = issue_bank_key(session, bank) if body.kind == "bank" else None
+        return BankCreated(**_public(bank).model_dump(), api_key=api_key).model_dump(mode="json")
+
+    return run_post(svc, who, request, raw, key, 201, work)
+
+
+@router.post("/banks/{bic}/frozen", response_model=BankPublic, summary="Freeze or unfreeze a bank (off chain)")
+def freeze(
+    bic: str, body: Switch, svc: ServicesDep, who: Operator, request: Request, raw: RawBody, key: IdempotencyKey = None
+) -> JSONResponse:
+    def work(session: Session) -> dict[str, Any]:
+        bank = session.execute(select(Bank).where(Bank.bic == bic)).scalar_one_or_none()
+        if bank is None:
+            raise NotFound(f"no bank {bic}")
+        bank.frozen = body.value
+        return _public(bank).model_dump(mode="json")
+
+    return run_post(svc, who, request, raw, key, 200, work)
+
+
+@router.post("/paused", summary="Pause or resume the network (the node refuses new transfers while paused)")
+def pause(
+    body: Switch, svc: ServicesDep, who: Operator, request: Request, raw: RawBody, key: IdempotencyKey = None
+) -> JSONResponse:
+    def work(session: Session) -> dict[str, Any]:
+        state = session.get(NetworkState, 1)
+        assert state is not None, "the initial migration creates the row"
+        state.paused, state.updated_at = body.value, dt.datetime.now(dt.UTC)
+        return {"paused": state.paused}
+
+    return run_post(svc, who, request, raw, key, 200, work)
+
+
+def _public(b: Bank) -> BankPublic:
+    return BankPublic(name=b.name, bic=b.bic, country=b.country, address=b.address, kind=b.kind,
+                      currencies=list(b.currencies))  # fmt: skip

@@ -1,0 +1,64 @@
+"""The node's settings, from ``CORRIDOR_NODE_*`` environment variables (pydantic-settings).
+
+Outside the devnet the node refuses to start with a default secret: the operator and
+auditor API keys must be set, and the store must not be the embedded default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from settlement.errors import ConfigurationError
+
+DEVNET_OPERATOR_API_KEY = "devnet-operator-key"
+DEVNET_AUDITOR_API_KEY = "devnet-auditor-key"
+
+
+class NodeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CORRIDOR_NODE_", extra="forbid")
+
+    environment: Literal["devnet", "production"] = Field(
+        "devnet", validation_alias=AliasChoices("CORRIDOR_ENVIRONMENT", "environment")
+    )
+    data_dir: Path = Path(".data")
+    database_url: str = ""
+    """SQLAlchemy URL; default: SQLite (WAL) at ``<data_dir>/node.db``. PostgreSQL: ``postgresql+psycopg://...``."""
+    rpc_url: str = Field("http://127.0.0.1:8545", validation_alias=AliasChoices("CORRIDOR_RPC_URL", "rpc_url"))
+    manifest: Path = Field(Path(".data/manifest.json"), validation_alias=AliasChoices("CORRIDOR_MANIFEST", "manifest"))
+    operator_api_key: str = DEVNET_OPERATOR_API_KEY
+    auditor_api_key: str = DEVNET_AUDITOR_API_KEY
+    deadline_min_s: int = Field(60, ge=0, description="an instruction must leave at least this long to settle")
+    deadline_max_s: int = Field(7 * 86_400, ge=60)
+    page_size_max: int = Field(200, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _no_default_secrets_outside_devnet(self) -> Self:
+        if self.environment != "devnet":
+            defaults = [
+                name
+                for name, value in (
+                    ("CORRIDOR_NODE_OPERATOR_API_KEY", self.operator_api_key),
+                    ("CORRIDOR_NODE_AUDITOR_API_KEY", self.auditor_api_key),
+                )
+                if value in (DEVNET_OPERATOR_API_KEY, DEVNET_AUDITOR_API_KEY) or len(value) < 24
+            ]
+            if defaults:
+                raise ValueError(f"set {', '.join(defaults)} to secrets of at least 24 characters outside the devnet")
+        return self
+
+    @property
+    def store_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'node.db'}"
+
+
+def load_settings(**overrides: object) -> NodeSettings:
+    from pydantic import ValidationError
+
+    try:
+        return NodeSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigurationError("; ".join(str(e["msg"]) for e in exc.errors())) from None

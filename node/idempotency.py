@@ -1,0 +1,53 @@
+"""Stripe's ``Idempotency-Key`` semantics for every POST.
+
+The first response to a key is stored in the same database transaction as the work it
+describes, so both exist or neither does. The same key with the same request replays that
+response; with a different request it is a 409. A request that fails validation stores
+nothing (its transaction rolls back), so it may be retried with the same key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from node.api.errors import Conflict
+from node.store.models import IdempotencyRecord
+
+KEY_LENGTH_MAX = 255
+
+
+def request_hash(method: str, path: str, body: bytes) -> str:
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    status_code: int
+    response: dict[str, Any]
+
+
+def lookup(session: Session, principal: str, key: str | None, digest: str) -> Replay | None:
+    if key is None:
+        return None
+    record = session.get(IdempotencyRecord, (principal, key))
+    if record is None:
+        return None
+    if record.request_hash != digest:
+        raise Conflict(
+            f"Idempotency-Key {key!r} was first used with a different request; use a new key for a new request",
+            {"idempotency_key": key},
+            code="idempotency_key_reused",
+        )
+    return Replay(record.status_code, record.response)
+
+
+def remember(
+    session: Session, principal: str, key: str | None, digest: str, status_code: int, response: dict[str, Any]
+) -> None:
+    if key is not None:
+        session.add(IdempotencyRecord(principal=principal, key=key, request_hash=digest, status_code=status_code,
+                                      response=response))  # fmt: skip

@@ -1,0 +1,290 @@
+"""Accepting a bank's signed instruction, and reading transfers back.
+
+Every check runs before anything is written; the transfer and its first history entry are
+written in the caller's transaction, which commits before the 202 is sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from eth_utils.address import to_checksum_address
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from node.api.errors import Conflict, Forbidden, NotFound, Unprocessable
+from node.api.schemas import ChainReference, TransferCreate, TransferEventPublic, TransferPublic
+from node.auth import Principal, Role
+from node.store.models import Bank, NetworkState, Quote, Transfer, TransferEvent
+from settlement.eip712 import CompactSignature, Domain, Instruction, recover, uuid_to_id
+from settlement.lifecycle import TransferStatus, check_transition
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptContext:
+    domain: Domain
+    currencies: frozenset[str]
+    now_s: int
+    deadline_min_s: int
+    deadline_max_s: int
+
+
+def to_instruction(body: TransferCreate) -> Instruction:
+    i = body.instruction
+    return Instruction(
+        id=uuid_to_id(i.id),
+        nonce=i.nonce,
+        debtor=to_checksum_address(i.debtor),
+        creditor=to_checksum_address(i.creditor),
+        sell_currency=i.sell_currency.encode(),
+        sell_amount=i.sell_amount,
+        buy_currency=i.buy_currency.encode(),
+        min_buy_amount=i.min_buy_amount,
+        deadline=i.deadline,
+        details_hash=bytes.fromhex(i.details_hash[2:]),
+    )
+
+
+def accept(session: Session, principal: Principal, body: TransferCreate, ctx: AcceptContext) -> Transfer:
+    """Check a signed instruction and record it as RECEIVED; raise an ApiError otherwise."""
+    assert principal.role is Role.BANK and principal.bank_id is not None
+    i = body.instruction
+    uetr = str(i.id)
+    state = session.get(NetworkState, 1)
+    if state is not None and state.paused:
+        raise Conflict("the network is paused by its operator; try again later", code="network_paused")
+    bank = session.get(Bank, principal.bank_id)
+    assert bank is not None
+    if bank.frozen:
+        raise Forbidden(f"bank {bank.bic} is frozen: it cannot send transfers", code="bank_frozen")
+    if i.debtor.lower() != bank.address.lower():
+        raise Unprocessable(
+            f"the instruction's debtor {i.debtor} is not your bank's address {bank.address}",
+            {"field": "instruction.debtor"},
+            code="debtor_mismatch",
+        )
+    for field, code in (("sell_currency", i.sell_currency), ("buy_currency", i.buy_currency)):
+        if code not in ctx.currencies:
+            raise Unprocessable(
+                f"{code} is not settled on this network; listed: {', '.join(sorted(ctx.currencies))}",
+                {"field": f"instruction.{field}"},
+                code="unknown_currency",
+            )
+    if i.sell_currency == i.buy_currency:
+        raise Unprocessable("sell and buy currency are the same", {"field": "instruction"}, code="same_currency")
+    if i.sell_currency not in bank.currencies:
+        raise Unprocessable(
+            f"your bank does not hold {i.sell_currency} on this network", {"field": "instruction.sell_currency"},
+            code="currency_not_held",
+        )  # fmt: skip
+    creditor = session.execute(select(Bank).where(Bank.address == to_checksum_address(i.creditor))).scalar_one_or_none()
+    if creditor is None or creditor.kind != "bank":
+        raise Unprocessable(
+            f"{i.creditor} is not a bank in the directory (GET /v1/banks)", {"field": "instruction.creditor"},
+            code="unknown_bank",
+        )  # fmt: skip
+    if creditor.frozen:
+        raise Unprocessable(f"the creditor bank {creditor.bic} is frozen", code="creditor_frozen")
+    if i.buy_currency not in creditor.currencies:
+        raise Unprocessable(
+            f"the creditor bank {creditor.bic} does not receive {i.buy_currency}",
+            {"field": "instruction.buy_currency", "creditor_currencies": creditor.currencies},
+            code="currency_not_received",
+        )
+    earliest, latest = ctx.now_s + ctx.deadline_min_s, ctx.now_s + ctx.deadline_max_s
+    if i.deadline < earliest:
+        raise Unprocessable(
+            f"the deadline {i.deadline} leaves less than {ctx.deadline_min_s} s to settle (now {ctx.now_s})",
+            {"field": "instruction.deadline", "earliest": earliest},
+            code="deadline_too_soon",
+        )
+    if i.deadline > latest:
+        raise Unprocessable(
+            f"the deadline {i.deadline} is more than {ctx.deadline_max_s} s away",
+            {"field": "instruction.deadline", "latest": latest},
+            code="deadline_too_far",
+        )
+    instruction = to_instruction(body)
+    signature = CompactSignature(bytes.fromhex(body.signature.r[2:]), bytes.fromhex(body.signature.vs[2:]))
+    try:
+        signer = recover(ctx.domain, instruction, signature)
+    except Exception:
+        signer = None
+    if signer is None or signer.lower() != bank.address.lower():
+        raise Unprocessable(
+            "the signature is not your bank's signature of this instruction (EIP-712, this network's domain)",
+            {"recovered": signer, "expected": bank.address},
+            code="bad_signature",
+        )
+    quote = _check_quote(session, principal, body) if body.quote_id else None
+    if session.get(Transfer, uetr) is not None:
+        raise Conflict(f"a transfer with UETR {uetr} exists: a UETR is used once", code="duplicate_uetr")
+    if session.execute(
+        select(Transfer.id).where(Transfer.debtor == instruction.debtor, Transfer.nonce == i.nonce)
+    ).first():
+        raise Conflict(f"nonce {i.nonce} was used by another of your transfers", code="nonce_used")
+    now = dt.datetime.now(dt.UTC)
+    transfer = Transfer(
+        id=uetr,
+        bank_id=bank.id,
+        nonce=i.nonce,
+        debtor=instruction.debtor,
+        creditor=instruction.creditor,
+        sell_currency=i.sell_currency,
+        sell_amount=i.sell_amount,
+        buy_currency=i.buy_currency,
+        min_buy_amount=i.min_buy_amount,
+        deadline=i.deadline,
+        details_hash=i.details_hash,
+        signature_r=body.signature.r,
+        signature_vs=body.signature.vs,
+        quote_id=quote.id if quote else None,
+        status=TransferStatus.RECEIVED.value,
+        status_reason="accepted: signature verified",
+        created_at=now,
+        updated_at=now,
+    )
+    transfer.events.append(TransferEvent(status=TransferStatus.RECEIVED.value, reason=transfer.status_reason, at=now))
+    session.add(transfer)
+    return transfer
+
+
+def _check_quote(session: Session, principal: Principal, body: TransferCreate) -> Quote:
+    quote = session.get(Quote, body.quote_id)
+    if quote is None or quote.bank_id != principal.bank_id:
+        raise Unprocessable(f"no quote {body.quote_id} was given to your bank", code="unknown_quote")
+    i, q = body.instruction, quote.body
+    if int(dt.datetime.now(dt.UTC).timestamp()) > quote.expiry:
+        raise Unprocessable(f"quote {quote.id} expired at {quote.expiry}; ask for a new one", code="quote_expired")
+    if (q["sell_currency"], q["buy_currency"], q["sell_amount_minor"]) != (
+        i.sell_currency,
+        i.buy_currency,
+        i.sell_amount,
+    ):
+        raise Unprocessable(
+            "the instruction's pair and sell amount differ from the quote's",
+            {"quote": {k: q[k] for k in ("sell_currency", "buy_currency", "sell_amount_minor", "buy_amount_minor")}},
+            code="quote_mismatch",
+        )
+    if i.min_buy_amount > q["buy_amount_minor"]:
+        raise Unprocessable(
+            f"min_buy_amount {i.min_buy_amount} is more than the quote buys ({q['buy_amount_minor']})",
+            code="quote_mismatch",
+        )
+    return quote
+
+
+def transition(transfer: Transfer, status: TransferStatus, reason: str, ref: ChainReference | None = None) -> None:
+    """Move a transfer to ``status`` and append the step to its history (the lifecycle is enforced)."""
+    check_transition(TransferStatus(transfer.status), status)
+    now = dt.datetime.now(dt.UTC)
+    transfer.status, transfer.status_reason, transfer.updated_at = status.value, reason, now
+    transfer.events.append(
+        TransferEvent(
+            status=status.value,
+            reason=reason,
+            at=now,
+            tx_hash=ref.tx_hash if ref else None,
+            block_number=ref.block_number if ref else None,
+            log_index=ref.log_index if ref else None,
+        )
+    )
+
+
+def cancel(session: Session, principal: Principal, transfer_id: str) -> Transfer:
+    transfer = get_visible(session, principal, transfer_id)
+    if transfer.status != TransferStatus.RECEIVED.value:
+        raise Conflict(
+            f"transfer {transfer_id} is {transfer.status}: only a transfer that has not escrowed can be cancelled",
+            code="not_cancellable",
+        )
+    transition(transfer, TransferStatus.REJECTED, "cancelled by the bank")
+    return transfer
+
+
+def get_visible(session: Session, principal: Principal, transfer_id: str) -> Transfer:
+    """The transfer if the principal may see it; another bank's transfer is simply not found."""
+    try:
+        key = str(uuid.UUID(transfer_id))
+    except ValueError:
+        raise NotFound(f"no transfer {transfer_id}: transfer ids are UETRs (UUIDs)") from None
+    transfer = session.get(Transfer, key)
+    if transfer is None or (principal.role is Role.BANK and transfer.bank_id != principal.bank_id):
+        raise NotFound(f"no transfer {key}")
+    return transfer
+
+
+def page(
+    session: Session,
+    principal: Principal,
+    limit: int,
+    cursor: str | None = None,
+    status: TransferStatus | None = None,
+    created_from: dt.datetime | None = None,
+    created_to: dt.datetime | None = None,
+) -> tuple[list[Transfer], str | None]:
+    """Newest first, ``limit`` at a time; the cursor is the last row's (created_at, id)."""
+    query = select(Transfer)
+    if principal.role is Role.BANK:
+        query = query.where(Transfer.bank_id == principal.bank_id)
+    if status is not None:
+        query = query.where(Transfer.status == status.value)
+    if created_from is not None:
+        query = query.where(Transfer.created_at >= created_from)
+    if created_to is not None:
+        query = query.where(Transfer.created_at < created_to)
+    if cursor:
+        at, last_id = _decode_cursor(cursor)
+        query = query.where(or_(Transfer.created_at < at, and_(Transfer.created_at == at, Transfer.id < last_id)))
+    rows = list(
+        session.execute(query.order_by(Transfer.created_at.desc(), Transfer.id.desc()).limit(limit + 1)).scalars()
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, _encode_cursor(rows[-1]) if more and rows else None
+
+
+def _encode_cursor(t: Transfer) -> str:
+    return base64.urlsafe_b64encode(f"{t.created_at.isoformat()}|{t.id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        at, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return dt.datetime.fromisoformat(at), str(uuid.UUID(last_id))
+    except Exception:
+        raise Unprocessable("the cursor is not one this API gave out", code="bad_cursor") from None
+
+
+def public(transfer: Transfer) -> TransferPublic:
+    return TransferPublic(
+        id=transfer.id,
+        status=TransferStatus(transfer.status),
+        status_reason=transfer.status_reason,
+        debtor=transfer.debtor,
+        creditor=transfer.creditor,
+        sell_currency=transfer.sell_currency,
+        sell_amount=transfer.sell_amount,
+        buy_currency=transfer.buy_currency,
+        min_buy_amount=transfer.min_buy_amount,
+        buy_amount=transfer.buy_amount,
+        fee=transfer.fee,
+        deadline=transfer.deadline,
+        quote_id=transfer.quote_id,
+        created_at=transfer.created_at,
+        updated_at=transfer.updated_at,
+        history=[
+            TransferEventPublic(
+                status=TransferStatus(e.status),
+                reason=e.reason,
+                at=e.at,
+                chain=ChainReference(tx_hash=e.tx_hash, block_number=e.block_number, log_index=e.log_index)
+                if e.tx_hash
+                else None,
+            )
+            for e in transfer.events
+        ],
+    )
