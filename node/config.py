@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from settlement.errors import ConfigurationError
@@ -56,8 +56,6 @@ class NodeSettings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> NodeSettings:
-    from pydantic import ValidationError
-
     try:
         return NodeSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

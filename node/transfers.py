@@ -119,7 +119,7 @@ def accept(session: Session, principal: Principal, body: TransferCreate, ctx: Ac
             {"recovered": signer, "expected": bank.address},
             code="bad_signature",
         )
-    quote = _check_quote(session, principal, body) if body.quote_id else None
+    quote = _check_quote(session, principal, body, ctx.now_s) if body.quote_id else None
     if session.get(Transfer, uetr) is not None:
         raise Conflict(f"a transfer with UETR {uetr} exists: a UETR is used once", code="duplicate_uetr")
     if session.execute(
@@ -152,12 +152,12 @@ def accept(session: Session, principal: Principal, body: TransferCreate, ctx: Ac
     return transfer
 
 
-def _check_quote(session: Session, principal: Principal, body: TransferCreate) -> Quote:
+def _check_quote(session: Session, principal: Principal, body: TransferCreate, now_s: int) -> Quote:
     quote = session.get(Quote, body.quote_id)
     if quote is None or quote.bank_id != principal.bank_id:
         raise Unprocessable(f"no quote {body.quote_id} was given to your bank", code="unknown_quote")
     i, q = body.instruction, quote.body
-    if int(dt.datetime.now(dt.UTC).timestamp()) > quote.expiry:
+    if now_s > quote.expiry:
         raise Unprocessable(f"quote {quote.id} expired at {quote.expiry}; ask for a new one", code="quote_expired")
     if (q["sell_currency"], q["buy_currency"], q["sell_amount_minor"]) != (
         i.sell_currency,

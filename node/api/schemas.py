@@ -168,6 +168,12 @@ class BankPublic(BaseModel):
     kind: str
     currencies: list[str]
 
+    @classmethod
+    def of(cls, bank: Any) -> BankPublic:
+        """The directory entry of a stored bank (``node.store.models.Bank``)."""
+        return cls(name=bank.name, bic=bank.bic, country=bank.country, address=bank.address, kind=bank.kind,
+                   currencies=list(bank.currencies))  # fmt: skip
+
 
 class BalancePublic(BaseModel):
     currency: str

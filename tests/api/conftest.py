@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from fx.pricing import Pricing
 from fx.quotes import QuoteEngine, QuoteSigner
@@ -21,6 +22,7 @@ from node.api.app import create_app
 from node.api.deps import Services
 from node.config import NodeSettings
 from node.store.db import Store
+from node.store.models import Transfer
 from settlement.eip712 import Domain, Instruction, sign, uuid_to_id
 from settlement.keys import devnet_key
 from settlement.manifest import AssetEntry, Manifest
@@ -88,10 +90,6 @@ class Api:
         return {"instruction": i, "signature": {"r": "0x" + sig.r.hex(), "vs": "0x" + sig.vs.hex()}} | extra
 
     def transfer_count(self) -> int:
-        from sqlalchemy import func, select
-
-        from node.store.models import Transfer
-
         with self.store.transaction(write=False) as s:
             return int(s.execute(select(func.count()).select_from(Transfer)).scalar_one())
 

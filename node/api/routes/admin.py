@@ -61,7 +61,7 @@ def onboard(
         session.add(bank)
         session.flush()
         api_key = issue_bank_key(session, bank) if body.kind == "bank" else None
-        return BankCreated(**_public(bank).model_dump(), api_key=api_key).model_dump(mode="json")
+        return BankCreated(**BankPublic.of(bank).model_dump(), api_key=api_key).model_dump(mode="json")
 
     return run_post(svc, who, request, raw, key, 201, work)
 
@@ -75,7 +75,7 @@ def freeze(
         if bank is None:
             raise NotFound(f"no bank {bic}")
         bank.frozen = body.value
-        return _public(bank).model_dump(mode="json")
+        return BankPublic.of(bank).model_dump(mode="json")
 
     return run_post(svc, who, request, raw, key, 200, work)
 
@@ -91,8 +91,3 @@ def pause(
         return {"paused": state.paused}
 
     return run_post(svc, who, request, raw, key, 200, work)
-
-
-def _public(b: Bank) -> BankPublic:
-    return BankPublic(name=b.name, bic=b.bic, country=b.country, address=b.address, kind=b.kind,
-                      currencies=list(b.currencies))  # fmt: skip

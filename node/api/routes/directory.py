@@ -22,8 +22,7 @@ class ChainUnavailable(ApiError):
 @router.get("/banks", response_model=list[BankPublic], summary="The directory of banks and liquidity providers")
 def banks(session: ReadSession, _: CurrentPrincipal) -> list[BankPublic]:
     rows = session.execute(select(Bank).order_by(Bank.bic)).scalars()
-    return [BankPublic(name=b.name, bic=b.bic, country=b.country, address=b.address, kind=b.kind,
-                       currencies=list(b.currencies)) for b in rows]  # fmt: skip
+    return [BankPublic.of(b) for b in rows]
 
 
 @router.get(
