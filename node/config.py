@@ -35,6 +35,21 @@ class NodeSettings(BaseSettings):
     deadline_max_s: int = Field(7 * 86_400, ge=60)
     page_size_max: int = Field(200, ge=1, le=1000)
 
+    # The pipeline (the leader replica's sender, watcher and webhooks).
+    worker: bool = Field(True, description="run the pipeline in this process (one leader among replicas)")
+    keystore: Path | None = Field(None, description="directory of relayer.json and oracle.json (else env keys)")
+    liquidity_provider: str = Field("", description="quotes' liquidity provider (default: the first LP onboarded)")
+    confirmations: int = Field(3, ge=1, le=256, description="blocks deep, its own included, before FINAL")
+    poll_interval_s: float = Field(0.25, gt=0, le=60)
+    batch_size_max: int = Field(256, ge=1, le=256)
+    stuck_after_s: float = Field(20.0, gt=0, description="replace a transaction not mined after this long")
+    fee_cap_wei: int = Field(1_000 * 10**9, gt=0)
+    lease_ttl_s: float = Field(10.0, gt=0)
+    watcher_lag_max_blocks: int = Field(30, ge=1, description="/readyz fails when the watcher is further behind")
+    webhook_attempts_max: int = Field(8, ge=1, le=32)
+    webhook_backoff_base_s: float = Field(1.0, gt=0)
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60)
+
     @model_validator(mode="after")
     def _no_default_secrets_outside_devnet(self) -> Self:
         if self.environment != "devnet":

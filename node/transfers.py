@@ -12,13 +12,14 @@ import uuid
 from dataclasses import dataclass
 
 from eth_utils.address import to_checksum_address
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from node import metrics, webhooks
 from node.api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from node.api.schemas import ChainReference, TransferCreate, TransferEventPublic, TransferPublic
 from node.auth import Principal, Role
-from node.store.models import Bank, NetworkState, Quote, Transfer, TransferEvent
+from node.store.models import Bank, NetworkState, Quote, SeenBlock, Transfer, TransferEvent
 from settlement.eip712 import CompactSignature, Domain, Instruction, recover, uuid_to_id
 from settlement.lifecycle import TransferStatus, check_transition
 
@@ -144,10 +145,13 @@ def accept(session: Session, principal: Principal, body: TransferCreate, ctx: Ac
         quote_id=quote.id if quote else None,
         status=TransferStatus.RECEIVED.value,
         status_reason="accepted: signature verified",
+        status_code="",
         created_at=now,
         updated_at=now,
     )
-    transfer.events.append(TransferEvent(status=TransferStatus.RECEIVED.value, reason=transfer.status_reason, at=now))
+    transfer.events.append(
+        TransferEvent(status=TransferStatus.RECEIVED.value, reason=transfer.status_reason, code="", at=now)
+    )
     session.add(transfer)
     return transfer
 
@@ -177,21 +181,36 @@ def _check_quote(session: Session, principal: Principal, body: TransferCreate, n
     return quote
 
 
-def transition(transfer: Transfer, status: TransferStatus, reason: str, ref: ChainReference | None = None) -> None:
-    """Move a transfer to ``status`` and append the step to its history (the lifecycle is enforced)."""
+def transition(
+    session: Session,
+    transfer: Transfer,
+    status: TransferStatus,
+    reason: str,
+    ref: ChainReference | None = None,
+    code: str = "",
+) -> None:
+    """Move a transfer to ``status``, append the step to its history and owe the bank a webhook.
+
+    The lifecycle is enforced (:func:`settlement.lifecycle.check_transition`); the history
+    entry and the webhook delivery are written in the caller's transaction.
+    """
     check_transition(TransferStatus(transfer.status), status)
     now = dt.datetime.now(dt.UTC)
-    transfer.status, transfer.status_reason, transfer.updated_at = status.value, reason, now
-    transfer.events.append(
-        TransferEvent(
-            status=status.value,
-            reason=reason,
-            at=now,
-            tx_hash=ref.tx_hash if ref else None,
-            block_number=ref.block_number if ref else None,
-            log_index=ref.log_index if ref else None,
-        )
+    transfer.status, transfer.status_reason, transfer.status_code, transfer.updated_at = status.value, reason, code, now
+    event = TransferEvent(
+        transfer_id=transfer.id,
+        status=status.value,
+        reason=reason,
+        code=code,
+        at=now,
+        tx_hash=ref.tx_hash if ref else None,
+        block_number=ref.block_number if ref else None,
+        log_index=ref.log_index if ref else None,
     )
+    session.add(event)
+    metrics.TRANSITIONS.labels(status.value).inc()
+    chain = None if ref is None else ref.model_dump(exclude={"confirmations"})
+    webhooks.enqueue(session, transfer, status, reason, code, chain)
 
 
 def cancel(session: Session, principal: Principal, transfer_id: str) -> Transfer:
@@ -201,7 +220,7 @@ def cancel(session: Session, principal: Principal, transfer_id: str) -> Transfer
             f"transfer {transfer_id} is {transfer.status}: only a transfer that has not escrowed can be cancelled",
             code="not_cancellable",
         )
-    transition(transfer, TransferStatus.REJECTED, "cancelled by the bank")
+    transition(session, transfer, TransferStatus.REJECTED, "cancelled by the bank", code="cancelled")
     return transfer
 
 
@@ -259,11 +278,18 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         raise Unprocessable("the cursor is not one this API gave out", code="bad_cursor") from None
 
 
-def public(transfer: Transfer) -> TransferPublic:
+def chain_head(session: Session) -> int | None:
+    """The newest block the watcher has read (confirmations are counted from it)."""
+    return session.scalar(select(func.max(SeenBlock.number)))
+
+
+def public(transfer: Transfer, head: int | None = None) -> TransferPublic:
+    """The API's view of a transfer; ``head`` (the watcher's newest block) gives confirmations."""
     return TransferPublic(
         id=transfer.id,
         status=TransferStatus(transfer.status),
         status_reason=transfer.status_reason,
+        status_code=transfer.status_code,
         debtor=transfer.debtor,
         creditor=transfer.creditor,
         sell_currency=transfer.sell_currency,
@@ -280,8 +306,14 @@ def public(transfer: Transfer) -> TransferPublic:
             TransferEventPublic(
                 status=TransferStatus(e.status),
                 reason=e.reason,
+                code=e.code,
                 at=e.at,
-                chain=ChainReference(tx_hash=e.tx_hash, block_number=e.block_number, log_index=e.log_index)
+                chain=ChainReference(
+                    tx_hash=e.tx_hash,
+                    block_number=e.block_number,
+                    log_index=e.log_index,
+                    confirmations=None if head is None or e.block_number is None else max(0, head - e.block_number + 1),
+                )
                 if e.tx_hash
                 else None,
             )

@@ -9,11 +9,13 @@ from __future__ import annotations
 import typer
 
 from fx.cli import app as fx_app
+from node.cli import app as node_app
 
 app = typer.Typer(
     help="Corridor: cross-border settlement of tokenized deposits.", no_args_is_help=True, add_completion=False
 )
 app.add_typer(fx_app, name="fx")
+app.add_typer(node_app, name="node")
 
 
 def main() -> None:

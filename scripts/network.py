@@ -114,3 +114,30 @@ def publish_reference_rates(network: Network, log: object = None, rates: RatePro
     result = publish(network.vault, network.sender("oracle"), rates or build_provider())
     if callable(log):
         log(result.summary())
+
+
+def onboard_node(store_url: str, manifest: Manifest, participants: list[DemoParticipant]) -> dict[str, str]:
+    """Put the demo participants in a node's directory; returns each new bank's API key by BIC.
+
+    Participants already there are left alone (their keys were shown when they were added).
+    """
+    from node.directory import onboard
+    from node.store.db import Store
+    from node.store.models import Bank
+
+    store = Store(store_url)
+    store.migrate()
+    keys: dict[str, str] = {}
+    try:
+        with store.transaction() as session:
+            known = {b.bic for b in session.query(Bank)}
+            for p in participants:
+                if p.bic in known:
+                    continue
+                _, api_key = onboard(session, manifest, name=p.name, bic=p.bic, country=p.country,
+                                     address=p.address, kind=p.kind, currencies=list(p.currencies))  # fmt: skip
+                if api_key is not None:
+                    keys[p.bic] = api_key
+    finally:
+        store.dispose()
+    return keys

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
 from fastapi import FastAPI
 
 from node.api import errors
 from node.api.deps import Services
 from node.api.routes import admin, directory, health, quotes, transfers
+
+if TYPE_CHECKING:
+    from node.worker import Worker
 
 DESCRIPTION = """
 Corridor's bank API. Authenticate with your bank's API key (`Authorization: Bearer <key>`).
@@ -17,8 +24,20 @@ with 18 decimals.
 """
 
 
-def create_app(svc: Services) -> FastAPI:
-    app = FastAPI(title="Corridor node", version="1", description=DESCRIPTION)
+def create_app(svc: Services, worker: Worker | None = None) -> FastAPI:
+    """The API; with a ``worker``, the pipeline runs beside it while the app is up."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(title="Corridor node", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.services = svc
     errors.install(app)
     for module in (transfers, quotes, directory, admin, health):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -16,6 +16,7 @@ from node.config import NodeSettings
 from node.store.db import Store
 from settlement.eip712 import Domain
 from settlement.manifest import Manifest
+from settlement.risk import LimitsOnly, RiskCheck
 from settlement.vault import Vault
 
 
@@ -28,6 +29,7 @@ class Services:
     quotes: QuoteEngine
     vault: Vault | None = None
     """None when the node runs without a chain connection (tests of the API alone)."""
+    risk: RiskCheck = field(default_factory=LimitsOnly)
 
 
 def services(request: Request) -> Services:

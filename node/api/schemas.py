@@ -111,15 +111,18 @@ class TransferCreate(_Body):
 
 
 class ChainReference(BaseModel):
+    """Where on chain a step happened: the event's transaction, block and log index."""
+
     tx_hash: str | None
     block_number: int | None
     log_index: int | None
-    confirmations: int | None = None
+    confirmations: int | None = Field(None, description="blocks on top of it, its own included, as the node saw")
 
 
 class TransferEventPublic(BaseModel):
     status: TransferStatus
     reason: str
+    code: str = Field("", description="machine-readable reason, e.g. insufficient_funds or InstructionNonceUsed")
     at: dt.datetime
     chain: ChainReference | None = None
 
@@ -128,6 +131,7 @@ class TransferPublic(BaseModel):
     id: str
     status: TransferStatus
     status_reason: str
+    status_code: str = Field("", description="machine-readable reason for the status (empty when none)")
     debtor: str
     creditor: str
     sell_currency: str

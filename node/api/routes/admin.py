@@ -11,13 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from node import directory
 from node.api.deps import IdempotencyKey, Operator, RawBody, ServicesDep
-from node.api.errors import Conflict, NotFound, Unprocessable
+from node.api.errors import NotFound
 from node.api.routes._idempotent import run_post
 from node.api.schemas import Address, BankPublic
-from node.auth import issue_bank_key
 from node.store.models import Bank, NetworkState
-from settlement import money
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -47,20 +46,8 @@ def onboard(
     body: BankCreate, svc: ServicesDep, who: Operator, request: Request, raw: RawBody, key: IdempotencyKey = None
 ) -> JSONResponse:
     def work(session: Session) -> dict[str, Any]:
-        for code in body.currencies:
-            if code not in svc.manifest.assets:
-                raise Unprocessable(f"{code} is not settled on this network", {"field": "currencies"},
-                                    code="unknown_currency")  # fmt: skip
-        if body.bic[4:6] != body.country:
-            raise Unprocessable(f"BIC {body.bic} is for country {body.bic[4:6]}, not {body.country}",
-                                code="bic_country_mismatch")  # fmt: skip
-        if session.execute(select(Bank).where((Bank.bic == body.bic) | (Bank.address == body.address))).first():
-            raise Conflict(f"a participant with BIC {body.bic} or address {body.address} exists", code="bank_exists")
-        bank = Bank(name=body.name, bic=body.bic, country=body.country, address=body.address, kind=body.kind,
-                    currencies=[money.currency(c).code for c in body.currencies])  # fmt: skip
-        session.add(bank)
-        session.flush()
-        api_key = issue_bank_key(session, bank) if body.kind == "bank" else None
+        bank, api_key = directory.onboard(session, svc.manifest, name=body.name, bic=body.bic, country=body.country,
+                                          address=body.address, kind=body.kind, currencies=body.currencies)  # fmt: skip
         return BankCreated(**BankPublic.of(bank).model_dump(), api_key=api_key).model_dump(mode="json")
 
     return run_post(svc, who, request, raw, key, 201, work)

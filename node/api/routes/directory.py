@@ -1,14 +1,17 @@
-"""``/v1/banks`` (the directory) and ``/v1/balances`` (read from the chain)."""
+"""``/v1/banks`` (the directory), ``/v1/balances`` (from the chain), ``/v1/network`` and ``/v1/me``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from node.api.deps import CurrentBank, CurrentPrincipal, ReadSession, ServicesDep
 from node.api.errors import ApiError
 from node.api.schemas import BalancePublic, BankPublic
-from node.store.models import Bank
+from node.store.models import Bank, Transfer
 from settlement.errors import ChainError
 from settlement.money import format_minor
 
@@ -45,3 +48,38 @@ def balances(session: ReadSession, who: CurrentBank, svc: ServicesDep) -> list[B
     except ChainError as exc:
         raise ChainUnavailable(f"the chain did not answer: {exc}") from None
     return out
+
+
+class NetworkPublic(BaseModel):
+    """What a bank needs to sign instructions for this network (EIP-712 domain) and to price them."""
+
+    chain_id: int
+    vault: str = Field(description="the EIP-712 verifyingContract; pin it in your client")
+    domain: dict[str, Any] = Field(description="the EIP-712 domain, as wallets take it")
+    currencies: dict[str, int] = Field(description="settled currencies and their minor-unit exponents")
+    confirmations: int = Field(description="blocks deep before a settlement is FINAL")
+
+
+class MePublic(BaseModel):
+    bank: BankPublic
+    next_nonce: int = Field(description="one above the highest nonce your transfers used: a free one to sign with")
+
+
+@router.get("/network", response_model=NetworkPublic, summary="Chain, vault and EIP-712 domain of this network")
+def network(svc: ServicesDep, _: CurrentPrincipal) -> NetworkPublic:
+    return NetworkPublic(
+        chain_id=svc.manifest.chain_id,
+        vault=svc.manifest.vault,
+        domain=svc.domain.as_dict(),
+        currencies={code: a.decimals for code, a in svc.manifest.assets.items()},
+        confirmations=svc.settings.confirmations,
+    )
+
+
+@router.get("/me", response_model=MePublic, summary="Your bank's directory entry and a free nonce")
+def me(session: ReadSession, who: CurrentBank) -> MePublic:
+    bank = session.get(Bank, who.bank_id)
+    assert bank is not None
+    # Nonces are stored as decimal text; the largest is found in Python over the bank's rows.
+    nonces = session.scalars(select(Transfer.nonce).where(Transfer.bank_id == bank.id))
+    return MePublic(bank=BankPublic.of(bank), next_nonce=max(nonces, default=-1) + 1)

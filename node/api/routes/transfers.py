@@ -46,7 +46,7 @@ def submit(
 
 @router.get("/{transfer_id}", response_model=TransferPublic, summary="A transfer, its history and chain references")
 def get_transfer(transfer_id: str, session: ReadSession, who: Reader) -> TransferPublic:
-    return transfers.public(transfers.get_visible(session, who, transfer_id))
+    return transfers.public(transfers.get_visible(session, who, transfer_id), transfers.chain_head(session))
 
 
 @router.get("", response_model=TransferPage, summary="Your transfers, newest first, by cursor")
@@ -63,7 +63,8 @@ def list_transfers(
     rows, next_cursor = transfers.page(
         session, who, min(limit, svc.settings.page_size_max), cursor, status, created_from, created_to
     )
-    return TransferPage(data=[transfers.public(t) for t in rows], next_cursor=next_cursor)
+    head = transfers.chain_head(session)
+    return TransferPage(data=[transfers.public(t, head) for t in rows], next_cursor=next_cursor)
 
 
 @router.post("/{transfer_id}/cancel", response_model=TransferPublic, summary="Cancel a transfer not yet escrowed")

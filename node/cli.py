@@ -1,0 +1,39 @@
+"""``corridor node``: run the node (the bank API, and the pipeline unless told otherwise)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Run the Corridor node.", no_args_is_help=True, add_completion=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="also run the pipeline (sender, watcher, webhooks)")
+    ] = True,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+) -> None:
+    """Serve the bank API under /v1 (OpenAPI at /docs). Settings: CORRIDOR_NODE_* (see node/config.py)."""
+    import uvicorn
+
+    from node.api.app import create_app
+    from node.config import load_settings
+    from node.service import build_services, role_key
+    from node.worker import Worker
+    from settlement.errors import CorridorError
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        svc = build_services(settings)
+        runner = Worker(svc, role_key(settings, svc.manifest, "relayer")) if worker and settings.worker else None
+    except CorridorError as exc:
+        typer.echo(f"corridor node: {exc}", err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(create_app(svc, runner), host=host, port=port, log_level=log_level, access_log=False)

@@ -1,0 +1,41 @@
+"""The directory of participants the node serves: onboarding a bank or a liquidity provider."""
+
+from __future__ import annotations
+
+from eth_utils.address import to_checksum_address
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from node.api.errors import Conflict, Unprocessable
+from node.auth import issue_bank_key
+from node.store.models import Bank
+from settlement import money
+from settlement.manifest import Manifest
+
+
+def onboard(
+    session: Session,
+    manifest: Manifest,
+    *,
+    name: str,
+    bic: str,
+    country: str,
+    address: str,
+    kind: str,
+    currencies: list[str],
+) -> tuple[Bank, str | None]:
+    """Add a participant; a bank gets an API key, returned here once (only its hash is kept)."""
+    for code in currencies:
+        if code not in manifest.assets:
+            raise Unprocessable(f"{code} is not settled on this network", {"field": "currencies"},
+                                code="unknown_currency")  # fmt: skip
+    if bic[4:6] != country:
+        raise Unprocessable(f"BIC {bic} is for country {bic[4:6]}, not {country}", code="bic_country_mismatch")
+    address = to_checksum_address(address)
+    if session.execute(select(Bank).where((Bank.bic == bic) | (Bank.address == address))).first():
+        raise Conflict(f"a participant with BIC {bic} or address {address} exists", code="bank_exists")
+    bank = Bank(name=name, bic=bic, country=country, address=address, kind=kind, frozen=False, limits={},
+                currencies=[money.currency(c).code for c in currencies])  # fmt: skip
+    session.add(bank)
+    session.flush()
+    return bank, issue_bank_key(session, bank) if kind == "bank" else None

@@ -1,0 +1,13 @@
+"""Prometheus metrics of the node (served at ``/metrics``)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+TRANSITIONS = Counter("corridor_transfer_transitions_total", "Transfer status changes", ["status"])
+WATCHER_LAG = Gauge("corridor_watcher_lag_blocks", "Blocks between the chain head and the watcher's checkpoint")
+REORGS = Counter("corridor_reorgs_total", "Chain reorganisations the watcher followed")
+TXS_SENT = Counter("corridor_txs_sent_total", "Transactions the relayer signed", ["kind"])
+TXS_ENDED = Counter("corridor_txs_ended_total", "Relayer transactions that failed or were dropped", ["status"])
+WORKER_ERRORS = Counter("corridor_worker_errors_total", "Errors of the pipeline loop (retried)", ["kind"])
+IS_LEADER = Gauge("corridor_worker_leader", "1 while this process holds the pipeline lease")

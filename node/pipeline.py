@@ -1,0 +1,580 @@
+"""The pipeline: RECEIVED transfers are risk-checked and escrowed in batches; escrowed ones are
+priced and settled (or, after their deadline, refunded) in batches.
+
+Each stage reads from the store, talks to the chain outside any database transaction (so the
+bank API is never held up by the node's RPC calls), then writes its decision and the signed
+transaction in one short transaction, and only then broadcasts (see :mod:`node.sender`).
+Every batch is first run as ``eth_estimateGas``: a position the vault would refuse is named
+by the vault's custom error (``InstructionNonceUsed``, ``BuyAmountBelowMinimum`` ...) and
+taken out, so one bad instruction never sinks a batch. States that claim something happened
+on chain are written by the watcher alone, from events.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from eth_utils.address import to_checksum_address
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from web3.exceptions import ContractCustomError, ContractLogicError
+
+from fx.errors import FxError
+from fx.quotes import LockedQuote, QuoteEngine
+from node.sender import LIVE, TxSender
+from node.store.db import Store
+from node.store.models import Bank, ChainEvent, ChainTx, EscrowBatch, NetworkState, Quote, Transfer
+from node.transfers import transition
+from settlement.chain import decode_revert
+from settlement.eip712 import CompactSignature, Instruction, id_to_uuid, uuid_to_id
+from settlement.errors import ContractError
+from settlement.lifecycle import TransferStatus
+from settlement.risk import LimitsOnly, RiskCheck, TransferFacts
+from settlement.vault import (
+    Action,
+    SignedInstruction,
+    SignedQuote,
+    Vault,
+    escrow_batch_calldata,
+    resolve_batch_calldata,
+)
+
+log = logging.getLogger("corridor.pipeline")
+
+VAULT_BATCH_SIZE_MAX = 256
+RESOLVED_EVENTS = ("InstructionSettled", "InstructionRefunded")
+S = TransferStatus
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSettings:
+    batch_size_max: int = 256
+    """Instructions per escrow or resolve transaction (the vault takes at most 256)."""
+    batches_per_tick_max: int = 4
+    settle_margin_s: int = 10
+    """Do not settle this close to the deadline (it could be mined after it); refund after it instead."""
+    refund_margin_s: int = 2
+    """Refund this long after the deadline (the chain's clock may lag the node's)."""
+    quote_margin_s: int = 15
+    """Settle at the bank's locked quote if it is good for this long yet; else at a fresh one."""
+    slots_max: int = 4096
+    simulations_max: int = 64
+    """Re-runs of one batch after taking refused positions out."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size_max <= VAULT_BATCH_SIZE_MAX:
+            raise ValueError(f"batch_size_max must be 1..{VAULT_BATCH_SIZE_MAX}")
+
+
+@dataclass
+class _Plan:
+    """One batch being put together: positions, and what the vault refused of it."""
+
+    transfers: list[Transfer]
+    rejected: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """transfer id -> (code, reason): out of the batch and REJECTED."""
+
+
+class Hold(Exception):
+    """Nothing of this batch can go now (the vault is paused, or an error we cannot pin on a position)."""
+
+
+class Pipeline:
+    def __init__(
+        self,
+        store: Store,
+        vault: Vault,
+        sender: TxSender,
+        quotes: QuoteEngine,
+        risk: RiskCheck | None = None,
+        settings: PipelineSettings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.vault = vault
+        self.sender = sender
+        self.quotes = quotes
+        self.risk = risk or LimitsOnly()
+        self.settings = settings or PipelineSettings()
+        self.clock = clock
+        self._busy_slots: set[int] = set()
+        """Slots found occupied on chain that the store does not know of (a store restored from backup)."""
+
+    # ================================================================== escrow
+
+    def escrow(self) -> int:
+        """Risk-check RECEIVED transfers and escrow those that pass, in batches; returns how many were sent."""
+        settings = self.settings
+        now_s = int(self.clock())
+        with self.store.transaction(write=False) as session:
+            state = session.get(NetworkState, 1)
+            if state is not None and state.paused:
+                return 0
+            pending = list(
+                session.scalars(
+                    select(Transfer)
+                    .where(Transfer.status == S.RECEIVED.value, Transfer.batch_id.is_(None))
+                    .order_by(Transfer.created_at, Transfer.id)
+                    .limit(settings.batch_size_max * settings.batches_per_tick_max)
+                )
+            )
+            if not pending:
+                return 0
+            banks = {b.id: b for b in session.scalars(select(Bank))}
+            in_flight = self._in_flight(session)
+            open_slots = set(session.scalars(select(EscrowBatch.slot).where(EscrowBatch.open.is_(True))))
+        by_address = {b.address.lower(): b for b in banks.values()}
+        rejected: dict[str, tuple[str, str]] = {}
+        ready: list[Transfer] = []
+        for t in pending:
+            if t.deadline <= now_s + settings.settle_margin_s:
+                rejected[t.id] = ("deadline_passed", f"its deadline {t.deadline} passed before it could be escrowed")
+                continue
+            debtor, creditor = banks[t.bank_id], by_address.get(t.creditor.lower())
+            decision = self.risk.check(
+                TransferFacts(
+                    id=t.id,
+                    debtor_bic=debtor.bic,
+                    creditor_bic=creditor.bic if creditor else "",
+                    debtor_country=debtor.country,
+                    creditor_country=creditor.country if creditor else "",
+                    sell_currency=t.sell_currency,
+                    sell_amount=t.sell_amount,
+                    buy_currency=t.buy_currency,
+                    limits=dict(debtor.limits or {}),
+                )
+            )
+            if not decision.approved:
+                rejected[t.id] = (decision.code, decision.reason)
+            else:
+                ready.append(t)
+        ready = self._fit_funds(ready, in_flight, rejected)
+        plans: list[tuple[int, _Plan, bytes, int]] = []
+        for chunk in _chunks(ready, settings.batch_size_max):
+            slot = self._free_slot(open_slots)
+            try:
+                plan, data, gas, slot = self._simulate_escrow(_Plan(chunk), slot, open_slots)
+            except Hold as hold:
+                log.info("escrow held: %s", hold)
+                break
+            rejected.update(plan.rejected)
+            if plan.transfers:
+                open_slots.add(slot)
+                plans.append((slot, plan, data, gas))
+        if not rejected and not plans:
+            return 0
+        fees = self.sender.fees() if plans else {}
+        sent: list[int] = []
+        try:
+            with self.store.transaction() as session:
+                self._reject(session, rejected)
+                for slot, plan, data, gas in plans:
+                    ids = [t.id for t in plan.transfers]
+                    rows = _lock(session, ids)
+                    if any(r.status != S.RECEIVED.value or r.batch_id is not None for r in rows.values()):
+                        continue  # cancelled meanwhile: rebuilt next tick
+                    tx = self.sender.prepare(session, "escrow", self.vault.manifest.vault, data, gas,
+                                             {"slot": slot, "transfer_ids": ids}, fees)  # fmt: skip
+                    session.flush()
+                    batch = EscrowBatch(slot=slot, escrow_tx_id=tx.id, transfer_ids=ids, open=True)
+                    session.add(batch)
+                    session.flush()
+                    for position, tid in enumerate(ids):
+                        rows[tid].batch_id, rows[tid].position = batch.id, position
+                    sent.append(tx.id)
+        except BaseException:
+            self.sender.forget_nonce()
+            raise
+        for tx_id in sent:
+            self.sender.broadcast(tx_id)
+        return sum(len(p.transfers) for _, p, _, _ in plans)
+
+    def _in_flight(self, session: Session) -> dict[tuple[str, str], int]:
+        """Sell amounts in escrow transactions the watcher has not yet seen, per (debtor, currency)."""
+        rows = session.execute(
+            select(Transfer.debtor, Transfer.sell_currency, Transfer.sell_amount).where(
+                Transfer.status == S.RECEIVED.value, Transfer.batch_id.is_not(None)
+            )
+        )
+        out: dict[tuple[str, str], int] = defaultdict(int)
+        for debtor, ccy, amount in rows:
+            out[(debtor, ccy)] += amount
+        return out
+
+    def _fit_funds(
+        self, ready: list[Transfer], in_flight: dict[tuple[str, str], int], rejected: dict[str, tuple[str, str]]
+    ) -> list[Transfer]:
+        """Keep what the debtors' available balances cover, in arrival order.
+
+        One that does not fit is rejected (``insufficient_funds``) unless escrows of the same
+        debtor and currency are in flight: the chain's balance may already count them, so it
+        waits a tick rather than be refused on a figure counted twice.
+        """
+        keys = {(t.debtor, t.sell_currency) for t in ready}
+        left = {k: self.vault.balance(k[0], k[1]).available - in_flight.get(k, 0) for k in keys}
+        fits: list[Transfer] = []
+        for t in ready:
+            key = (t.debtor, t.sell_currency)
+            if t.sell_amount <= left[key]:
+                left[key] -= t.sell_amount
+                fits.append(t)
+            elif in_flight.get(key, 0) == 0:
+                rejected[t.id] = (
+                    "insufficient_funds",
+                    f"{t.debtor} has {max(left[key], 0)} {t.sell_currency} (minor units) available, "
+                    f"not {t.sell_amount}",
+                )
+        return fits
+
+    def _free_slot(self, taken: set[int]) -> int:
+        for slot in range(self.settings.slots_max):
+            if slot not in taken and slot not in self._busy_slots:
+                return slot
+        raise Hold(f"all {self.settings.slots_max} escrow slots are in use")
+
+    def _simulate_escrow(self, plan: _Plan, slot: int, taken: set[int]) -> tuple[_Plan, bytes, int, int]:
+        for _ in range(self.settings.simulations_max):
+            if not plan.transfers:
+                return plan, b"", 0, slot
+            signed = [_signed(t) for t in plan.transfers]
+            data = escrow_batch_calldata(slot, signed)
+            error = self._estimate(data)
+            if isinstance(error, int):
+                return plan, data, error, slot
+            name = error.error_name
+            if name == "SlotOccupied":
+                self._busy_slots.add(slot)
+                slot = self._free_slot(taken | {slot})
+                continue
+            culprits = self._culprits(plan.transfers, error)
+            if not culprits:
+                raise Hold(str(error))
+            for t in culprits:
+                plan.rejected[t.id] = (name, f"the vault refused it: {error}")
+            plan.transfers = [t for t in plan.transfers if t.id not in plan.rejected]
+        raise Hold(f"batch still refused after {self.settings.simulations_max} runs")
+
+    def _culprits(self, transfers: list[Transfer], error: ContractError) -> list[Transfer]:
+        f, name = error.fields, error.error_name
+        if "id" in f and isinstance(f["id"], bytes):
+            uetr = _uetr(f["id"])
+            return [t for t in transfers if t.id == uetr]
+        if name == "InstructionNonceUsed":
+            return [t for t in transfers if t.debtor == f["debtor"] and t.nonce == f["nonce"]]
+        if name in ("ParticipantNotUsable", "InsufficientAvailable"):
+            ccy = bytes(f["currency"]).decode()
+            matching = [t for t in transfers if t.debtor == f["participant"] and t.sell_currency == ccy]
+            return matching if name == "ParticipantNotUsable" else matching[-1:]
+        return []
+
+    def _estimate(self, data: bytes) -> int | ContractError:
+        """Gas for the call with a margin, or the vault's custom error it would revert with."""
+        call = {"from": self.sender.address, "to": self.vault.manifest.vault, "data": "0x" + data.hex()}
+        try:
+            gas = int(self.vault.w3.eth.estimate_gas(call))  # type: ignore[arg-type]
+        except (ContractCustomError, ContractLogicError) as exc:
+            raw = getattr(exc, "data", None)
+            decoded = decode_revert(raw) if isinstance(raw, str | bytes) and raw else None
+            if decoded is None:
+                raise Hold(f"the vault refused the batch with an unknown error: {exc}") from None
+            return decoded
+        return gas * 5 // 4 + 20_000
+
+    def _reject(self, session: Session, rejected: dict[str, tuple[str, str]]) -> None:
+        if not rejected:
+            return
+        for tid, row in _lock(session, list(rejected)).items():
+            if row.status == S.RECEIVED.value and row.batch_id is None:
+                code, reason = rejected[tid]
+                transition(session, row, S.REJECTED, reason, code=code)
+
+    # ================================================================== settle / refund
+
+    def resolve(self) -> int:
+        """Settle escrowed transfers at a signed quote, refund expired ones; returns positions acted on."""
+        now_s = int(self.clock())
+        with self.store.transaction(write=False) as session:
+            state = session.get(NetworkState, 1)
+            if state is not None and state.paused:
+                return 0
+            batch_ids = self._resolvable_batches(session)
+            work: list[tuple[EscrowBatch, list[Transfer], set[str], dict[str, dict[str, Any]]]] = []
+            for batch_id in batch_ids:
+                batch = session.get(EscrowBatch, batch_id)
+                assert batch is not None
+                rows = {t.id: t for t in session.scalars(select(Transfer).where(Transfer.batch_id == batch_id))}
+                transfers = [rows[tid] for tid in batch.transfer_ids]
+                done = {
+                    tid
+                    for tid in session.scalars(
+                        select(ChainEvent.transfer_id).where(
+                            ChainEvent.transfer_id.in_(batch.transfer_ids), ChainEvent.name.in_(RESOLVED_EVENTS)
+                        )
+                    )
+                    if tid is not None
+                }
+                quote_ids = [t.quote_id for t in transfers if t.quote_id]
+                locked = {q.id: q.body for q in session.scalars(select(Quote).where(Quote.id.in_(quote_ids)))}
+                work.append((batch, transfers, done, locked))
+        acted = 0
+        for batch, transfers, done, locked in work:
+            acted += self._resolve_batch(batch, transfers, done, locked, now_s)
+        return acted
+
+    def _resolvable_batches(self, session: Session) -> list[int]:
+        """Open batches with a position to act on and no resolve transaction of theirs in flight."""
+        waiting = select(Transfer.batch_id).where(
+            Transfer.status == S.ESCROWED.value, Transfer.resolve_tx_id.is_(None), Transfer.batch_id.is_not(None)
+        )
+        busy = (
+            select(Transfer.batch_id)
+            .join(ChainTx, ChainTx.id == Transfer.resolve_tx_id)
+            .where(Transfer.status == S.ESCROWED.value, ChainTx.status.in_(LIVE))
+        )
+        limit = self.settings.batches_per_tick_max * 4
+        return list(session.scalars(waiting.except_(busy).limit(limit)))
+
+    def _resolve_batch(
+        self,
+        batch: EscrowBatch,
+        transfers: list[Transfer],
+        done: set[str],
+        locked: dict[str, dict[str, Any]],
+        now_s: int,
+    ) -> int:
+        settings = self.settings
+        actions: dict[str, Action] = {}
+        quote_of: dict[str, LockedQuote] = {}
+        waiting: dict[str, str] = {}
+        for t in transfers:
+            if t.id in done:
+                actions[t.id] = Action.RESOLVED
+            elif t.status != S.ESCROWED.value:
+                return 0  # the watcher has not applied this batch's escrow yet
+            elif t.resolve_tx_id is not None:
+                actions[t.id] = Action.KEEP
+            elif now_s > t.deadline + settings.refund_margin_s:
+                actions[t.id] = Action.REFUND
+            elif now_s >= t.deadline - settings.settle_margin_s:
+                actions[t.id] = Action.KEEP
+            else:
+                quote, why = self._settle_quote(t, locked, now_s)
+                if quote is None:
+                    actions[t.id], waiting[t.id] = Action.KEEP, why
+                else:
+                    actions[t.id], quote_of[t.id] = Action.SETTLE, quote
+        for _ in range(settings.simulations_max):
+            acting = [tid for tid, a in actions.items() if a in (Action.SETTLE, Action.REFUND)]
+            if not acting:
+                self._note_waiting(waiting)
+                return 0
+            quotes: list[SignedQuote] = []
+            index: dict[bytes, int] = {}
+            items = []
+            for t in transfers:
+                action, qi = actions[t.id], 0
+                if action is Action.SETTLE:
+                    q = quote_of[t.id]
+                    if q.quote_hash not in index:
+                        assert q.signature is not None
+                        index[q.quote_hash] = len(quotes)
+                        quotes.append(SignedQuote(q.onchain(), q.signature))
+                    qi = index[q.quote_hash]
+                items.append((_signed(t).instruction.terms(), action, qi))
+            data = resolve_batch_calldata(self.sender.address, batch.slot, items, quotes)
+            try:
+                error = self._estimate(data)
+            except Hold as hold:
+                log.warning("resolve of batch %s held: %s", batch.id, hold)
+                return 0
+            if isinstance(error, int):
+                return self._send_resolve(batch, transfers, actions, quote_of, data, error)
+            keep = self._keep_for(transfers, actions, quote_of, error)
+            if not keep:
+                log.warning("resolve of batch %s held: %s", batch.id, error)
+                return 0
+            for tid in keep:
+                actions[tid] = Action.KEEP
+                waiting[tid] = f"waiting: the vault would refuse it now: {error}"
+        return 0
+
+    def _settle_quote(
+        self, t: Transfer, locked: dict[str, dict[str, Any]], now_s: int
+    ) -> tuple[LockedQuote | None, str]:
+        if t.quote_id and t.quote_id in locked:
+            quote = LockedQuote.from_dict(locked[t.quote_id])
+            if quote.signature is not None and quote.expiry >= now_s + self.settings.quote_margin_s:
+                return quote, ""
+        try:
+            quote = self.quotes.quote_sell(t.sell_currency, t.sell_amount, t.buy_currency)
+        except FxError as exc:
+            return None, f"waiting for a rate: {exc}"
+        if quote.buy_amount < t.min_buy_amount:
+            return None, (
+                f"waiting: at today's rate it buys {quote.buy_amount} {t.buy_currency}, below the bank's minimum "
+                f"of {t.min_buy_amount}; refunded at the deadline if the rate does not come back"
+            )
+        return quote, ""
+
+    def _keep_for(
+        self, transfers: list[Transfer], actions: dict[str, Action], quotes: dict[str, LockedQuote], err: ContractError
+    ) -> list[str]:
+        f = err.fields
+        acting = [t for t in transfers if actions[t.id] in (Action.SETTLE, Action.REFUND)]
+        if "id" in f and isinstance(f["id"], bytes):
+            uetr = _uetr(f["id"])
+            return [t.id for t in acting if t.id == uetr]
+        if "instructionId" in f:
+            uetr = _uetr(f["instructionId"])
+            return [t.id for t in acting if t.id == uetr]
+        if "quoteHash" in f:
+            return [t.id for t in acting if t.id in quotes and quotes[t.id].quote_hash == f["quoteHash"]]
+        if "sellCurrency" in f and "buyCurrency" in f:
+            pair = (bytes(f["sellCurrency"]).decode(), bytes(f["buyCurrency"]).decode())
+            return [
+                t.id for t in acting if actions[t.id] is Action.SETTLE and (t.sell_currency, t.buy_currency) == pair
+            ]
+        if "participant" in f:
+            return [t.id for t in acting if f["participant"] in (t.debtor, t.creditor) or (
+                t.id in quotes and quotes[t.id].liquidity_provider == f["participant"])]  # fmt: skip
+        return []
+
+    def _send_resolve(
+        self,
+        batch: EscrowBatch,
+        transfers: list[Transfer],
+        actions: dict[str, Action],
+        quote_of: dict[str, LockedQuote],
+        data: bytes,
+        gas: int,
+    ) -> int:
+        acting = [t.id for t in transfers if actions[t.id] in (Action.SETTLE, Action.REFUND)]
+        payload = {
+            "batch_id": batch.id,
+            "slot": batch.slot,
+            "items": [[t.id, actions[t.id].name.lower()] for t in transfers],
+            "quotes": {tid: q.to_dict() for tid, q in quote_of.items() if actions[tid] is Action.SETTLE},
+        }
+        fees = self.sender.fees()
+        try:
+            with self.store.transaction() as session:
+                rows = _lock(session, acting)
+                if any(r.status != S.ESCROWED.value or r.resolve_tx_id is not None for r in rows.values()):
+                    return 0
+                tx = self.sender.prepare(session, "resolve", self.vault.manifest.vault, data, gas, payload, fees)
+                session.flush()
+                for tid in acting:
+                    rows[tid].resolve_tx_id = tx.id
+                    if actions[tid] is Action.SETTLE:
+                        rows[tid].rate = quote_of[tid].rate
+                tx_id = tx.id
+        except BaseException:
+            self.sender.forget_nonce()
+            raise
+        self.sender.broadcast(tx_id)
+        return len(acting)
+
+    def _note_waiting(self, waiting: dict[str, str]) -> None:
+        """Say in the transfer's reason why it is not settling (no history entry: the status did not change)."""
+        if not waiting:
+            return
+        with self.store.transaction() as session:
+            for tid, row in _lock(session, list(waiting)).items():
+                if row.status == S.ESCROWED.value and row.status_reason != waiting[tid]:
+                    row.status_reason = waiting[tid]
+
+    # ================================================================== transactions that ended badly
+
+    def release(self, ended: Iterable[ChainTx]) -> None:
+        """Give the transfers of a failed or dropped transaction back to their stage.
+
+        A transfer the vault's revert names is rejected; the others go round again (and
+        the simulation finds anything else wrong before a second transaction is signed).
+        """
+        ended = list(ended)
+        if not ended:
+            return
+        with self.store.transaction() as session:
+            for tx in ended:
+                named = _named_in(tx.error)
+                if tx.kind == "escrow":
+                    batch = session.scalar(select(EscrowBatch).where(EscrowBatch.escrow_tx_id == tx.id))
+                    if batch is None:
+                        continue
+                    escrowed = session.scalar(
+                        select(func.count()).select_from(ChainEvent).where(
+                            ChainEvent.transfer_id.in_(batch.transfer_ids), ChainEvent.name == "InstructionEscrowed"
+                        )
+                    )  # fmt: skip
+                    if escrowed:
+                        continue  # its events say it did escrow: keep everything as it is
+                    batch.open = False
+                    for tid, row in _lock(session, batch.transfer_ids).items():
+                        if row.status != S.RECEIVED.value:
+                            continue
+                        row.batch_id, row.position = None, None
+                        if tid in named:
+                            transition(
+                                session, row, S.REJECTED, f"the vault refused it: {tx.error}", code="escrow_failed"
+                            )
+                elif tx.kind == "resolve":
+                    for row in session.scalars(select(Transfer).where(Transfer.resolve_tx_id == tx.id)):
+                        if row.status == S.ESCROWED.value:
+                            row.resolve_tx_id = None
+                            row.status_reason = f"settlement transaction {tx.tx_hash} {tx.status}: {tx.error}"
+                log.warning("%s tx %s %s: %s", tx.kind, tx.tx_hash, tx.status, tx.error)
+
+
+def _lock(session: Session, ids: list[str]) -> dict[str, Transfer]:
+    """The transfers ``ids``, locked for update (PostgreSQL; SQLite's writer holds the database)."""
+    rows: dict[str, Transfer] = {}
+    for chunk in _chunks(ids, 500):
+        for row in session.scalars(select(Transfer).where(Transfer.id.in_(chunk)).with_for_update()):
+            rows[row.id] = row
+    return rows
+
+
+_T = TypeVar("_T")
+
+
+def _chunks(items: list[_T], size: int) -> Iterable[list[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _signed(t: Transfer) -> SignedInstruction:
+    instruction = Instruction(
+        id=uuid_to_id(t.id),
+        nonce=t.nonce,
+        debtor=to_checksum_address(t.debtor),
+        creditor=to_checksum_address(t.creditor),
+        sell_currency=t.sell_currency.encode(),
+        sell_amount=t.sell_amount,
+        buy_currency=t.buy_currency.encode(),
+        min_buy_amount=t.min_buy_amount,
+        deadline=t.deadline,
+        details_hash=bytes.fromhex(t.details_hash[2:]),
+    )
+    signature = CompactSignature(bytes.fromhex(t.signature_r[2:]), bytes.fromhex(t.signature_vs[2:]))
+    return SignedInstruction(instruction, signature)
+
+
+def _uetr(raw: bytes) -> str:
+    try:
+        return str(id_to_uuid(bytes(raw)))
+    except ValueError:
+        return "0x" + bytes(raw).hex()
+
+
+def _named_in(error: str) -> set[str]:
+    """UETRs a decoded revert message names (its ``id=0x...`` field)."""
+    found = set()
+    for part in error.replace("(", " ").replace(",", " ").replace(")", " ").split():
+        if part.startswith(("id=0x", "instructionId=0x")):
+            found.add(_uetr(bytes.fromhex(part.split("=0x", 1)[1])))
+    return found

@@ -1,0 +1,269 @@
+"""The relayer's transaction sender: sign locally, never lose or repeat a transaction.
+
+Every transaction is signed and written to the store (``chain_txs``, status ``signed``)
+before it is broadcast, in the same database transaction that assigns the instructions to
+it. After a crash the row is still there: it is broadcast again (a node that already has it
+answers "already known") and its fate is read back by hash. So an instruction is put in at
+most one transaction, which carries one nonce; replacements re-sign that nonce with higher
+fees, so at most one of them is mined. The vault's nonce bitmap and slot commitments would
+refuse a second escrow or settlement anyway: the store makes sure the node never tries.
+
+Nonces are counted here, under a lock, from the larger of the chain's pending count and the
+store's highest nonce. A transaction not mined after ``stuck_after_s`` is re-signed with
+fees raised by at least 12.5% (the replacement rule of geth and Besu is 10%), up to
+``bumps_max`` times and never above ``fee_cap_wei``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from eth_typing import ChecksumAddress
+from hexbytes import HexBytes
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from web3 import Web3
+from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
+
+from node import metrics
+from node.faults import failpoint
+from node.store.db import Store
+from node.store.models import ChainTx
+from settlement.chain import decode_revert
+
+log = logging.getLogger("corridor.sender")
+
+LIVE = ("signed", "sent", "mined")
+"""Statuses of a transaction whose outcome is not settled yet."""
+_KNOWN = ("already known", "nonce too low", "already imported", "known transaction", "already in the pool")
+_FEE_FIELDS = ("maxFeePerGas", "maxPriorityFeePerGas", "gasPrice")
+BUMP_NUMERATOR, BUMP_DENOMINATOR = 9, 8  # +12.5%
+
+
+@dataclass(frozen=True, slots=True)
+class SenderSettings:
+    confirmations: int = 3
+    stuck_after_s: float = 20.0
+    bumps_max: int = 10
+    fee_cap_wei: int = 1_000 * 10**9
+    priority_fee_wei: int = 10**9
+
+
+def bumped(fees: dict[str, int], floor: dict[str, int], cap_wei: int) -> dict[str, int]:
+    """Fees at least 12.5% above ``fees`` (and no lower than today's ``floor``), capped."""
+    out: dict[str, int] = {}
+    for name, value in fees.items():
+        raised = -(-value * BUMP_NUMERATOR // BUMP_DENOMINATOR)
+        out[name] = min(max(raised, floor.get(name, 0)), cap_wei)
+    if "maxPriorityFeePerGas" in out:
+        out["maxPriorityFeePerGas"] = min(out["maxPriorityFeePerGas"], out["maxFeePerGas"])
+    return out
+
+
+class TxSender:
+    def __init__(
+        self,
+        w3: Web3,
+        private_key: str,
+        store: Store,
+        settings: SenderSettings,
+        clock: Callable[[], float] = time.time,
+        chain_id: int | None = None,
+    ) -> None:
+        self.w3 = w3
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self._account = Account.from_key(private_key)
+        self.address: ChecksumAddress = self._account.address
+        self.chain_id = chain_id if chain_id is not None else int(w3.eth.chain_id)
+        self._lock = threading.Lock()
+        self._next_nonce: int | None = None
+
+    # ------------------------------------------------------------------ signing
+
+    def fees(self) -> dict[str, int]:
+        """Fees for a new transaction: EIP-1559 where the chain has a base fee, else a gas price."""
+        base = self.w3.eth.get_block("latest").get("baseFeePerGas")
+        if base is None:
+            return {"gasPrice": min(max(int(self.w3.eth.gas_price), 1), self.settings.fee_cap_wei)}
+        tip = self.settings.priority_fee_wei
+        return {"maxFeePerGas": min(2 * int(base) + tip, self.settings.fee_cap_wei), "maxPriorityFeePerGas": tip}
+
+    def prepare(
+        self, session: Session, kind: str, to: str, data: bytes, gas: int, payload: dict[str, Any], fees: dict[str, int]
+    ) -> ChainTx:
+        """Sign a transaction with the next nonce and add it to ``session`` (status ``signed``).
+
+        The caller commits the session, then calls :meth:`broadcast`. If the session rolls
+        back instead, the caller must call :meth:`forget_nonce`.
+        """
+        with self._lock:
+            if self._next_nonce is None:
+                self._next_nonce = self._sync_nonce(session)
+            request: dict[str, Any] = {
+                "to": Web3.to_checksum_address(to),
+                "data": "0x" + data.hex(),
+                "gas": gas,
+                "nonce": self._next_nonce,
+                "chainId": self.chain_id,
+                "value": 0,
+                **fees,
+            }
+            raw, tx_hash = self._sign(request)
+            now = dt.datetime.now(dt.UTC)
+            tx = ChainTx(kind=kind, sender=self.address, nonce=self._next_nonce, status="signed", tx_hash=tx_hash,
+                         hashes=[tx_hash], raw=raw, request=request, payload=payload, bumps=0, error="",
+                         created_at=now, updated_at=now)  # fmt: skip
+            session.add(tx)
+            metrics.TXS_SENT.labels(kind).inc()
+            self._next_nonce += 1
+            return tx
+
+    def forget_nonce(self) -> None:
+        """Re-read the nonce next time (after a rollback dropped a prepared transaction)."""
+        with self._lock:
+            self._next_nonce = None
+
+    def _sync_nonce(self, session: Session) -> int:
+        chain = int(self.w3.eth.get_transaction_count(self.address, "pending"))
+        stored = session.scalar(
+            select(func.max(ChainTx.nonce)).where(ChainTx.sender == self.address, ChainTx.status != "dropped")
+        )
+        return max(chain, -1 if stored is None else stored + 1)
+
+    def _sign(self, request: dict[str, Any]) -> tuple[str, str]:
+        signed = self._account.sign_transaction(request)
+        return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex()
+
+    # ------------------------------------------------------------------ broadcasting
+
+    def broadcast(self, tx_id: int) -> None:
+        """Send a stored transaction's latest signed form, then record that it was sent.
+
+        An answer lost on the way (timeout, crash) is harmless: the row keeps every hash and
+        :meth:`poll` looks them up.
+        """
+        with self.store.transaction(write=False) as session:
+            tx = session.get(ChainTx, tx_id)
+            assert tx is not None
+            raw = tx.raw
+        try:
+            self.w3.eth.send_raw_transaction(HexBytes(raw))
+        except Web3RPCError as exc:
+            message = str(exc)
+            if not any(known in message.lower() for known in _KNOWN):
+                log.warning("broadcast of tx %s failed, will retry: %s", tx_id, message[:300])
+                with self.store.transaction() as session:
+                    row = session.get(ChainTx, tx_id)
+                    if row is not None:
+                        row.error = message[:500]
+                return
+        except (OSError, ValueError) as exc:  # connection refused, timeouts (requests' errors are OSErrors)
+            log.warning("broadcast of tx %s got no answer, will look it up: %s", tx_id, exc)
+            return
+        failpoint("after_send")
+        with self.store.transaction() as session:
+            row = session.get(ChainTx, tx_id)
+            if row is not None and row.status in ("signed", "sent"):
+                row.status, row.sent_at, row.updated_at = "sent", dt.datetime.now(dt.UTC), dt.datetime.now(dt.UTC)
+
+    # ------------------------------------------------------------------ following
+
+    def poll(self, head: int) -> list[ChainTx]:
+        """Look up every live transaction; return those that ended badly (failed or dropped).
+
+        Mined ones become ``confirmed`` after the configured confirmations; one whose block
+        was reorganised away is sent again; one not mined in time is replaced with higher
+        fees; one whose nonce went to a transaction this node does not know is ``dropped``.
+        """
+        to_send: list[int] = []
+        ended: list[ChainTx] = []
+        with self.store.transaction() as session:
+            live = list(
+                session.scalars(
+                    select(ChainTx)
+                    .where(ChainTx.sender == self.address, ChainTx.status.in_(LIVE))
+                    .order_by(ChainTx.nonce)
+                )
+            )
+            if not live:
+                return []
+            # Read the count before the receipts: a nonce counted as used here is in a block
+            # that the receipt lookups below will see, if the transaction is ours.
+            chain_nonce = int(self.w3.eth.get_transaction_count(self.address, "latest"))
+            floor: dict[str, int] | None = None
+            now = dt.datetime.now(dt.UTC)
+            for tx in live:
+                receipt = self._receipt(tx.hashes)
+                if receipt is not None:
+                    block = int(receipt["blockNumber"])
+                    tx.tx_hash, tx.block_number, tx.updated_at = (
+                        "0x" + bytes(receipt["transactionHash"]).hex(),
+                        block,
+                        now,
+                    )
+                    if receipt["status"] == 0:
+                        tx.status, tx.error = "failed", self._revert_reason(tx.request, block)
+                        metrics.TXS_ENDED.labels("failed").inc()
+                        ended.append(tx)
+                    else:
+                        tx.status = "confirmed" if head - block + 1 >= self.settings.confirmations else "mined"
+                    continue
+                if tx.status == "mined":  # its block is no longer in the chain: send it again
+                    tx.status, tx.block_number, tx.sent_at, tx.updated_at = "sent", None, None, now
+                if tx.status == "signed" or tx.sent_at is None:
+                    to_send.append(tx.id)
+                elif chain_nonce > tx.nonce:
+                    tx.status, tx.updated_at = "dropped", now
+                    tx.error = f"nonce {tx.nonce} was used by a transaction this node did not sign"
+                    metrics.TXS_ENDED.labels("dropped").inc()
+                    ended.append(tx)
+                elif (now - tx.sent_at).total_seconds() > self.settings.stuck_after_s:
+                    if tx.bumps >= self.settings.bumps_max:
+                        tx.error = f"not mined after {tx.bumps} fee bumps: needs an operator"
+                        continue
+                    floor = floor if floor is not None else self.fees()
+                    fees = bumped({k: int(v) for k, v in tx.request.items() if k in _FEE_FIELDS}, floor,
+                                  self.settings.fee_cap_wei)  # fmt: skip
+                    request = {**tx.request, **fees}
+                    if request == tx.request:
+                        tx.error = f"fees at the cap of {self.settings.fee_cap_wei} wei: needs an operator"
+                        continue
+                    tx.raw, tx.tx_hash = self._sign(request)
+                    tx.request, tx.hashes, tx.bumps = request, [*tx.hashes, tx.tx_hash], tx.bumps + 1
+                    tx.sent_at, tx.updated_at = None, now
+                    log.info("tx %s (nonce %s) stuck: replaced with fees %s", tx.id, tx.nonce, fees)
+                    to_send.append(tx.id)
+        for tx_id in to_send:
+            self.broadcast(tx_id)
+        return ended
+
+    def _receipt(self, hashes: list[str]) -> Any:
+        for tx_hash in reversed(hashes):
+            try:
+                receipt = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+            except TransactionNotFound:
+                continue
+            if receipt is not None and receipt.get("blockNumber") is not None:
+                return receipt
+        return None
+
+    def _revert_reason(self, request: dict[str, Any], block: int) -> str:
+        call = {"from": self.address, "to": request["to"], "data": request["data"]}
+        try:
+            self.w3.eth.call(call, block - 1)  # type: ignore[arg-type]
+        except (ContractCustomError, ContractLogicError) as exc:
+            data = getattr(exc, "data", None)
+            decoded = decode_revert(data) if isinstance(data, str | bytes) and data else None
+            return f"reverted: {decoded or exc}"
+        except Exception as exc:  # the replay is a courtesy for the operator; the revert stands
+            return f"reverted (replay failed: {type(exc).__name__})"
+        return "reverted (the replay on the parent block succeeds: state changed within the block)"

@@ -1,0 +1,116 @@
+"""The node's background work: watcher, sender, pipeline and webhooks, run by one leader.
+
+Replicas sharing a store elect the leader through a lease row (``leases``): the holder
+renews it every loop; another replica takes over when it has expired. Every loop is bounded
+(one log range, a bounded number of batches, a bounded number of deliveries); an error
+(the chain unreachable, the store busy) is logged, counted and retried with a capped
+back-off, and nothing is lost: the work is in the store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import uuid
+
+from node import metrics
+from node.api.deps import Services
+from node.pipeline import Pipeline, PipelineSettings
+from node.sender import SenderSettings, TxSender
+from node.store.models import Lease
+from node.watcher import Watcher, WatcherSettings
+from node.webhooks import Deliverer, WebhookSettings
+
+log = logging.getLogger("corridor.worker")
+BACKOFF_MAX_S = 5.0
+
+
+class Worker:
+    def __init__(self, svc: Services, relayer_key: str) -> None:
+        assert svc.vault is not None, "the worker needs a chain"
+        s = svc.settings
+        self.svc = svc
+        self.store = svc.store
+        self.sender = TxSender(
+            svc.vault.w3,
+            relayer_key,
+            svc.store,
+            SenderSettings(confirmations=s.confirmations, stuck_after_s=s.stuck_after_s, fee_cap_wei=s.fee_cap_wei),
+            chain_id=svc.manifest.chain_id,
+        )
+        self.watcher = Watcher(svc.store, svc.vault.w3, svc.manifest, WatcherSettings(confirmations=s.confirmations))
+        self.pipeline = Pipeline(svc.store, svc.vault, self.sender, svc.quotes, svc.risk,
+                                 PipelineSettings(batch_size_max=s.batch_size_max))  # fmt: skip
+        self.deliverer = Deliverer(
+            svc.store,
+            WebhookSettings(attempts_max=s.webhook_attempts_max, backoff_base_s=s.webhook_backoff_base_s,
+                            timeout_s=s.webhook_timeout_s),
+        )  # fmt: skip
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.leader = False
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+
+    def step(self) -> None:
+        """One round of the pipeline: read the chain, follow transactions, send what is due."""
+        head = self.watcher.tick()
+        self.pipeline.release(self.sender.poll(head))
+        self.pipeline.escrow()
+        self.pipeline.resolve()
+
+    def hold_lease(self) -> bool:
+        now = dt.datetime.now(dt.UTC)
+        with self.store.transaction() as session:
+            lease = session.get(Lease, "pipeline", with_for_update=True)
+            if lease is None:
+                session.add(Lease(name="pipeline", holder=self.holder,
+                                  expires_at=now + dt.timedelta(seconds=self.svc.settings.lease_ttl_s)))  # fmt: skip
+                self.leader = True
+            elif lease.holder == self.holder or lease.expires_at < now:
+                lease.holder, lease.expires_at = self.holder, now + dt.timedelta(seconds=self.svc.settings.lease_ttl_s)
+                self.leader = True
+            else:
+                self.leader = False
+        metrics.IS_LEADER.set(1 if self.leader else 0)
+        return self.leader
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self._loop, args=("pipeline", self._pipeline_round), daemon=True),
+            threading.Thread(target=self._loop, args=("webhooks", self._webhook_round), daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=10)
+        self.deliverer.close()
+
+    def _pipeline_round(self) -> bool:
+        if self.hold_lease():
+            self.step()
+        return False
+
+    def _webhook_round(self) -> bool:
+        return self.leader and self.deliverer.tick() > 0
+
+    def _loop(self, name: str, round_: object) -> None:
+        assert callable(round_)
+        interval = self.svc.settings.poll_interval_s
+        wait = interval
+        while not self._stop.is_set():
+            try:
+                busy = round_()
+                wait = 0.0 if busy else interval
+            except Exception as exc:  # retried: the work is in the store
+                metrics.WORKER_ERRORS.labels(name).inc()
+                wait = min(max(wait, interval) * 2, BACKOFF_MAX_S)
+                log.warning("%s round failed (retrying in %.1f s): %s: %s", name, wait, type(exc).__name__,
+                            str(exc)[:300])  # fmt: skip
+            self._stop.wait(wait)
