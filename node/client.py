@@ -43,16 +43,17 @@ class BankClient:
         self,
         url: str,
         api_key: str,
-        private_key: str,
+        private_key: str | None = None,
         *,
         vault: str | None = None,
         timeout_s: float = 10.0,
         retries_max: int = 3,
     ) -> None:
-        """``vault``: the vault address you expect (the client refuses a node that names another)."""
+        """``private_key`` signs instructions (not needed to read); ``vault``: the vault address you
+        expect (the client refuses a node that names another)."""
         self.url = url.rstrip("/")
         self._key = private_key
-        self.address: str = Account.from_key(private_key).address
+        self.address: str = Account.from_key(private_key).address if private_key else ""
         self.timeout_s = timeout_s
         self.retries_max = retries_max
         self._http = requests.Session()
@@ -150,6 +151,8 @@ class BankClient:
         Amounts as ``str``/``Decimal`` are major units ("250000.00"); as ``int`` minor units.
         ``details`` (beneficiary, remittance) stay with the bank: only their keccak-256 is signed.
         """
+        if self._key is None:
+            raise CorridorError("this client has no signing key: give private_key to send")
         creditor = self._creditor(to)
         uetr = uetr or str(uuid.uuid4())
         raw_details = details if isinstance(details, bytes) else json.dumps(details or {}, sort_keys=True).encode()

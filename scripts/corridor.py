@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from fx.cli import app as fx_app
+from node.bank_cli import app as bank_app
 from node.cli import app as node_app
 
 app = typer.Typer(
@@ -16,6 +17,7 @@ app = typer.Typer(
 )
 app.add_typer(fx_app, name="fx")
 app.add_typer(node_app, name="node")
+app.add_typer(bank_app, name="bank")
 
 
 def main() -> None:

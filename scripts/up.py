@@ -2,20 +2,26 @@
 
 Starts anvil (one block per second, state kept under --data-dir), deploys the contracts
 (or reuses them if the chain still has them), onboards and funds the demo banks and
-liquidity providers, publishes current reference rates, writes the demo credentials and
-prints where everything is.
+liquidity providers, publishes current reference rates, puts the participants in the node's
+directory, serves the node (bank API and pipeline), writes the demo credentials and prints
+where everything is. Ctrl-C (or SIGTERM) stops the node and the devnet.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
+
 from scripts.devnet import Devnet
-from scripts.network import build_network
+from scripts.network import build_network, onboard_node
 from settlement.chain import connect
 from settlement.money import format_minor
 
@@ -25,15 +31,20 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8545, help="devnet JSON-RPC port (default 8545)")
     parser.add_argument("--block-time", type=float, default=1.0, help="seconds per block (default 1)")
     parser.add_argument("--data-dir", type=Path, default=Path(".data"),
-                        help="chain state, manifest and demo credentials (default .data)")  # fmt: skip
+                        help="chain state, manifest, node store and demo credentials (default .data)")  # fmt: skip
+    parser.add_argument("--api-port", type=int, default=8000, help="the node's HTTP port (default 8000)")
     args = parser.parse_args()
 
     state_dir = args.data_dir / "devnet"
     manifest = args.data_dir / "manifest.json"
+    node_db = args.data_dir / "node.db"
     if manifest.exists() and not (state_dir / "state.json").exists():
-        manifest.unlink()  # the chain it described is gone
+        manifest.unlink()  # the chain it described is gone, and so is what the node knew of it
+        for stale in (node_db, node_db.with_name("node.db-wal"), node_db.with_name("node.db-shm")):
+            stale.unlink(missing_ok=True)
     devnet = Devnet(port=args.port, block_time_s=args.block_time, state_dir=state_dir)
     devnet.start()
+    node: subprocess.Popen[bytes] | None = None
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         print(f"devnet at {devnet.url} (chain {devnet.chain_id}, a block every {args.block_time} s)")
@@ -58,30 +69,86 @@ def main() -> int:
                 indent=2,
             )  # fmt: skip
         )
+        api_url = f"http://127.0.0.1:{args.api_port}"
+        banks_file = write_bank_credentials(args.data_dir, network, api_url, f"sqlite:///{node_db}")
+        node = start_node(args.data_dir, devnet.url, manifest, args.api_port)
         vault = network.vault
         print(f"\nvault {network.manifest.vault} on chain {network.manifest.chain_id}")
         print(f"manifest:          {manifest}")
-        print(f"demo credentials:  {credentials}  (development keys: never use them elsewhere)")
+        print(f"node API:          {api_url}  (OpenAPI: {api_url}/docs; log: {args.data_dir / 'node.log'})")
+        print(f"demo credentials:  {banks_file}  (API keys and signing keys of the demo banks)")
+        print(f"                   {credentials}  (development keys: never use them elsewhere)")
         print("participants:")
         for p in network.participants:
             ccy = p.currencies[0]
             balance = format_minor(vault.balance(p.address, ccy).available, ccy)
             print(f"  {p.bic:<12} {p.name:<22} {p.country}  {p.address}  {ccy} {balance:>18}")
-        print(
-            "\ntry:  .venv/bin/python scripts/fund.py --devnet --manifest "
-            f"{manifest} --rpc-url {devnet.url} --to {network.banks()[0].address} "
-            "--currency USD --amount 1000.00"
-        )
+        print("\ntry:  .venv/bin/corridor bank send --as FATLUS33 --to RHNLDEFF --sell 250000.00 USD --buy EUR")
+        print("      ./run demo     (a handful of cross-border transfers, each followed to FINAL)")
         print("      .venv/bin/corridor fx quote --sell 250000.00 USD --buy EUR --devnet")
         print("Ctrl-C stops the network.", flush=True)
         assert devnet.process is not None
-        devnet.process.wait()
+        while devnet.process.poll() is None and node.poll() is None:
+            time.sleep(0.5)
+        print("the devnet or the node stopped unexpectedly (see the logs under the data directory)")
         return 1
     except KeyboardInterrupt:
         print("\nstopping")
         return 0
     finally:
+        if node is not None and node.poll() is None:
+            node.terminate()
+            try:
+                node.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                node.kill()
         devnet.stop()
+
+
+def write_bank_credentials(data_dir: Path, network: object, api_url: str, store_url: str) -> Path:
+    """Onboard the demo participants into the node's store; keep their new API keys in a file.
+
+    On a restart the participants are already there and their keys (shown once) are in the
+    file from the first run.
+    """
+    from scripts.network import Network
+
+    assert isinstance(network, Network)
+    path = data_dir / "demo-banks.json"
+    keys = onboard_node(store_url, network.manifest, network.participants)
+    known = {b["bic"]: b for b in json.loads(path.read_text())["banks"]} if path.exists() else {}
+    banks = []
+    for p in network.banks():
+        api_key = keys.get(p.bic) or known.get(p.bic, {}).get("api_key")
+        banks.append(
+            {"bic": p.bic, "name": p.name, "country": p.country, "address": p.address,
+             "currencies": list(p.currencies), "private_key": p.key, "api_key": api_key, "url": api_url}
+        )  # fmt: skip
+    path.write_text(json.dumps({"url": api_url, "banks": banks}, indent=2) + "\n")
+    return path
+
+
+def start_node(data_dir: Path, rpc_url: str, manifest: Path, port: int) -> subprocess.Popen[bytes]:
+    """``corridor node serve`` in a child process, its output in ``<data_dir>/node.log``; waits until ready."""
+    env = {**os.environ, "CORRIDOR_NODE_DATA_DIR": str(data_dir), "CORRIDOR_RPC_URL": rpc_url,
+           "CORRIDOR_MANIFEST": str(manifest)}  # fmt: skip
+    with open(data_dir / "node.log", "ab") as log:
+        node = subprocess.Popen(
+            [sys.executable, "-m", "scripts.corridor", "node", "serve", "--port", str(port), "--log-level", "warning"],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if node.poll() is not None:
+            raise SystemExit(f"the node exited with code {node.returncode}: see {data_dir / 'node.log'}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return node
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    node.terminate()
+    raise SystemExit(f"the node was not ready within 60 s: see {data_dir / 'node.log'}")
 
 
 if __name__ == "__main__":

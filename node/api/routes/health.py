@@ -1,4 +1,4 @@
-"""``/healthz`` (the process answers), ``/readyz`` (chain reachable, store writable), ``/metrics``."""
+"""``/healthz`` (the process answers), ``/readyz`` (store, chain, watcher), ``/metrics``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from node.api.deps import ServicesDep
+from node.transfers import chain_head
 
 router = APIRouter(tags=["health"])
 
@@ -18,7 +19,11 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Ready to take transfers: the store is writable and the chain answers")
+@router.get(
+    "/readyz",
+    summary="Ready to take transfers: the store is writable, the chain answers, the watcher keeps up",
+    description="503 with the failing check otherwise. Transfers accepted while not ready wait; none is lost.",
+)
 def readyz(svc: ServicesDep) -> JSONResponse:
     checks: dict[str, Any] = {"store_writable": svc.store.writable()}
     try:
@@ -27,7 +32,13 @@ def readyz(svc: ServicesDep) -> JSONResponse:
     except Exception as exc:  # any failure to answer is "not ready", with the reason
         checks["chain_reachable"] = False
         checks["chain_error"] = str(exc)[:200]
-    ready = bool(checks["store_writable"] and checks["chain_reachable"])
+    with svc.store.transaction(write=False) as session:
+        watched = chain_head(session)
+    checks["watcher_block"] = watched
+    lag = None if watched is None or not checks.get("chain_block") else checks["chain_block"] - watched
+    checks["watcher_lag_blocks"] = lag
+    checks["watcher_keeping_up"] = lag is not None and lag <= svc.settings.watcher_lag_max_blocks
+    ready = bool(checks["store_writable"] and checks["chain_reachable"] and checks["watcher_keeping_up"])
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 

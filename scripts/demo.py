@@ -1,0 +1,70 @@
+"""Send a handful of cross-border transfers as the demo banks and follow each to FINAL.
+
+Needs the network of ``./run up`` (its node and ``.data/demo-banks.json``). Each transfer is
+signed by its debtor bank's key, submitted through the node's API with the Python client,
+and shown with its settlement's transaction hash and block once it is FINAL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from node.client import BankClient
+from settlement.errors import CorridorError
+from settlement.money import format_minor
+
+# (debtor BIC, creditor BIC, sell amount, sell currency, buy currency)
+TRANSFERS = (
+    ("FATLUS33", "RHNLDEFF", "250000.00", "USD", "EUR"),
+    ("RHNLDEFF", "THMSGB2L", "80000.00", "EUR", "GBP"),
+    ("THMSGB2L", "LNCTSGSG", "120000.00", "GBP", "SGD"),
+    ("LNCTSGSG", "FATLUS33", "500000.00", "SGD", "JPY"),
+    ("FATLUS33", "LNCTSGSG", "75000.00", "USD", "SGD"),
+    ("RHNLDEFF", "FATLUS33", "1000000.00", "EUR", "USD"),
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--credentials", type=Path, default=Path(".data/demo-banks.json"))
+    parser.add_argument("--timeout-s", type=float, default=120.0)
+    args = parser.parse_args()
+    if not args.credentials.exists():
+        print(f"no {args.credentials}: start the network with ./run up first", file=sys.stderr)
+        return 2
+    banks = {b["bic"]: b for b in json.loads(args.credentials.read_text())["banks"]}
+    clients = {bic: BankClient(b["url"], b["api_key"], b["private_key"]) for bic, b in banks.items()}
+
+    def run(spec: tuple[str, str, str, str, str]) -> dict[str, Any]:
+        debtor, creditor, amount, sell, buy = spec
+        client = clients[debtor]
+        t = client.send(creditor, sell, amount, buy)
+        print(f"  sent     {t['id']}  {debtor} -> {creditor}  {amount} {sell} -> {buy}", flush=True)
+        return client.wait(t["id"], timeout_s=args.timeout_s)
+
+    started = time.monotonic()
+    print(f"sending {len(TRANSFERS)} transfers through {next(iter(banks.values()))['url']}")
+    try:
+        with ThreadPoolExecutor(len(TRANSFERS)) as pool:
+            finals = list(pool.map(run, TRANSFERS))
+    except (CorridorError, TimeoutError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"\nall FINAL in {time.monotonic() - started:.1f} s:")
+    print(f"  {'UETR':<36}  {'debtor':<8} {'creditor':<8} {'sold':>18} {'bought':>18}  settlement tx (block)")
+    for (debtor, creditor, amount, sell, buy), t in zip(TRANSFERS, finals, strict=True):
+        settled = next(h for h in t["history"] if h["status"] == "SETTLED")["chain"]
+        bought = f"{format_minor(t['buy_amount'], buy)} {buy}"
+        print(f"  {t['id']}  {debtor:<8} {creditor:<8} {amount + ' ' + sell:>18} {bought:>18}  "
+              f"{settled['tx_hash']} ({settled['block_number']})")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
