@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from node.api.errors import Conflict
@@ -31,8 +32,17 @@ class Replay:
 
 
 def lookup(session: Session, principal: str, key: str | None, digest: str) -> Replay | None:
+    """The stored answer to replay, or None to do the work (a 409 if the key was used for another request).
+
+    Requests with one key are serialised: SQLite's writer lock does it for every write; on
+    PostgreSQL a transaction-scoped advisory lock on the key does, so that the second of two
+    concurrent requests waits for the first's commit and replays it.
+    """
     if key is None:
         return None
+    if session.get_bind().dialect.name == "postgresql":
+        lock_id = int.from_bytes(hashlib.sha256(f"{principal}\0{key}".encode()).digest()[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
     record = session.get(IdempotencyRecord, (principal, key))
     if record is None:
         return None

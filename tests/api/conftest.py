@@ -26,6 +26,7 @@ from node.store.models import Transfer
 from settlement.eip712 import Domain, Instruction, sign, uuid_to_id
 from settlement.keys import devnet_key
 from settlement.manifest import AssetEntry, Manifest
+from tests.stores import BACKENDS, store_url
 
 OPERATOR = "test-operator-key"
 AUDITOR = "test-auditor-key"
@@ -94,11 +95,17 @@ class Api:
             return int(s.execute(select(func.count()).select_from(Transfer)).scalar_one())
 
 
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
+@pytest.fixture(params=BACKENDS)
+def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
+    with store_url(request.param, tmp_path) as url:
+        yield from _api(tmp_path, url)
+
+
+def _api(tmp_path: Path, url: str) -> Iterator[Api]:
     settings = NodeSettings(
-        data_dir=tmp_path, operator_api_key=OPERATOR, auditor_api_key=AUDITOR, manifest=tmp_path / "m.json"
-    )
+        data_dir=tmp_path, database_url=url, operator_api_key=OPERATOR, auditor_api_key=AUDITOR,
+        manifest=tmp_path / "m.json",
+    )  # fmt: skip
     store = Store(settings.store_url)
     store.migrate()
     manifest = Manifest(chain_id=31337, vault=VAULT,

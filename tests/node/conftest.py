@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import uvicorn
 from sqlalchemy import select
+from web3 import HTTPProvider, Web3
 
 from fx.config import load_pricing
 from fx.quotes import QuoteEngine, QuoteSigner
@@ -76,8 +77,9 @@ class LocalNode:
         domain = Domain(manifest.chain_id, manifest.vault)
         engine = QuoteEngine(ECB_RATES, load_pricing(), self.chain.network.lps()[0].address,
                              QuoteSigner(domain, role_key(self.settings, manifest, "oracle")))  # fmt: skip
+        w3 = Web3(HTTPProvider(self.settings.rpc_url, request_kwargs={"timeout": 5}))
         self.svc = Services(settings=self.settings, store=store, manifest=manifest, domain=domain, quotes=engine,
-                            vault=Vault(connect(self.chain.devnet.url), manifest))  # fmt: skip
+                            vault=Vault(w3, manifest))  # fmt: skip
         self.worker = Worker(self.svc, role_key(self.settings, manifest, "relayer")) if worker else None
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
@@ -118,13 +120,17 @@ class LocalNode:
 
 @pytest.fixture
 def node_factory(chain: Chain, tmp_path: Path) -> Iterator[Callable[..., LocalNode]]:
+    """``make(store_url=None, worker=True, **settings)``: a started node (stopped after the test)."""
     started: list[LocalNode] = []
+    keys_of: dict[str, dict[str, str]] = {}
 
     def make(store_url: str | None = None, worker: bool = True, **overrides: Any) -> LocalNode:
         url = store_url or f"sqlite:///{tmp_path / f'node{len(started)}.db'}"
-        keys = onboard_node(url, chain.network.manifest, chain.network.participants)
-        settings = NodeSettings(data_dir=tmp_path, database_url=url, rpc_url=chain.devnet.url,  # type: ignore[call-arg]
-                                manifest=chain.manifest_path, **overrides)  # fmt: skip
+        keys = keys_of.setdefault(url, {})
+        keys |= onboard_node(url, chain.network.manifest, chain.network.participants)
+        values = {"data_dir": tmp_path, "database_url": url, "rpc_url": chain.devnet.url,
+                  "manifest": chain.manifest_path} | overrides  # fmt: skip
+        settings = NodeSettings(**values)
         node = LocalNode(chain, url, settings, keys).start(worker)
         started.append(node)
         return node

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter
@@ -16,6 +17,7 @@ from settlement.errors import ChainError
 from settlement.money import format_minor
 
 router = APIRouter(prefix="/v1", tags=["directory"])
+log = logging.getLogger("corridor.api")
 
 
 class ChainUnavailable(ApiError):
@@ -76,10 +78,25 @@ def network(svc: ServicesDep, _: CurrentPrincipal) -> NetworkPublic:
     )
 
 
+NONCE_WORDS_SCANNED_MAX = 16
+
+
 @router.get("/me", response_model=MePublic, summary="Your bank's directory entry and a free nonce")
-def me(session: ReadSession, who: CurrentBank) -> MePublic:
+def me(session: ReadSession, who: CurrentBank, svc: ServicesDep) -> MePublic:
     bank = session.get(Bank, who.bank_id)
     assert bank is not None
     # Nonces are stored as decimal text; the largest is found in Python over the bank's rows.
     nonces = session.scalars(select(Transfer.nonce).where(Transfer.bank_id == bank.id))
-    return MePublic(bank=BankPublic.of(bank), next_nonce=max(nonces, default=-1) + 1)
+    candidate = max(nonces, default=-1) + 1
+    if svc.vault is not None:
+        # Nonces spent on chain outside this node (invalidated, or sent through another node)
+        # are skipped: the first clear bit of the vault's bitmap at or above the candidate.
+        try:
+            for word in range(candidate >> 8, (candidate >> 8) + NONCE_WORDS_SCANNED_MAX):
+                bits = int(svc.vault.contract.functions.nonceBitmap(bank.address, word).call())
+                for bit in range(candidate - (word << 8) if word == candidate >> 8 else 0, 256):
+                    if not bits >> bit & 1:
+                        return MePublic(bank=BankPublic.of(bank), next_nonce=(word << 8) + bit)
+        except Exception as exc:  # the chain is a refinement here; without it the store's figure stands
+            log.warning("nonce bitmap unreadable, answering from the store: %s", exc)
+    return MePublic(bank=BankPublic.of(bank), next_nonce=candidate)
