@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from node.api import errors
 from node.api.deps import Services
-from node.api.routes import admin, directory, health, quotes, transfers
+from node.api.routes import admin, audit, directory, health, quotes, transfers, webhooks
 
 if TYPE_CHECKING:
     from node.worker import Worker
@@ -40,6 +40,6 @@ def create_app(svc: Services, worker: Worker | None = None) -> FastAPI:
     app = FastAPI(title="Corridor node", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.services = svc
     errors.install(app)
-    for module in (transfers, quotes, directory, admin, health):
+    for module in (transfers, quotes, directory, webhooks, admin, audit, health):
         app.include_router(module.router)
     return app

@@ -84,7 +84,14 @@ def reader(who: CurrentPrincipal) -> Principal:
     return who
 
 
+def auditor(who: CurrentPrincipal) -> Principal:
+    if who.role is not Role.AUDITOR:
+        raise Forbidden("this route needs the auditor's API key")
+    return who
+
+
 CurrentBank = Annotated[Principal, Depends(bank)]
+Auditor = Annotated[Principal, Depends(auditor)]
 Operator = Annotated[Principal, Depends(operator)]
 Reader = Annotated[Principal, Depends(reader)]
 

@@ -1,0 +1,110 @@
+"""Webhook deliveries to a local receiver: signed, retried with back-off, one id per delivery."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from node.store.models import WebhookDelivery
+from node.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, verify
+from tests.node.conftest import LocalNode
+
+pytestmark = pytest.mark.devnet
+FAILS_BEFORE_SUCCESS = 2
+
+
+class Receiver:
+    """Answers 500 to the first two attempts of each delivery, then 200; keeps what it got."""
+
+    def __init__(self) -> None:
+        self.attempts: dict[str, int] = {}
+        self.got: list[tuple[str, str, bytes]] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                delivery = self.headers[DELIVERY_HEADER]
+                with receiver.lock:
+                    n = receiver.attempts[delivery] = receiver.attempts.get(delivery, 0) + 1
+                    if n > FAILS_BEFORE_SUCCESS:
+                        receiver.got.append((delivery, self.headers[SIGNATURE_HEADER], raw))
+                self.send_response(200 if n > FAILS_BEFORE_SUCCESS else 500)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/corridor"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+def test_every_status_change_is_delivered_signed_and_retried(
+    node_factory: Callable[..., LocalNode], receiver: Receiver
+) -> None:
+    node = node_factory(webhook_backoff_base_s=0.2)
+    us, de = node.client("FATLUS33"), node.client("RHNLDEFF")
+    secrets = {
+        bic: c.request("POST", "/v1/webhooks", {"url": receiver.url + "/" + bic}, idempotency_key=f"wh-{bic}")["secret"]
+        for bic, c in (("FATLUS33", us), ("RHNLDEFF", de))
+    }
+    t = us.send("RHNLDEFF", "USD", "250.00", "EUR")
+    us.wait(t["id"])
+
+    def delivered() -> list[dict[str, Any]]:
+        with receiver.lock:
+            bodies = [json.loads(raw) for _, _, raw in receiver.got]
+        return bodies if len(bodies) >= 4 else []
+
+    bodies = node.wait_for(delivered, 30, "four deliveries")
+    mine = [b["data"] for b in bodies if b["data"]["role"] == "debtor"]
+    theirs = [b["data"] for b in bodies if b["data"]["role"] == "creditor"]
+    assert [d["status"] for d in mine] == ["ESCROWED", "SETTLED", "FINAL"]
+    assert [d["status"] for d in theirs] == ["FINAL"] and theirs[0]["buy_amount"] == us.transfer(t["id"])["buy_amount"]
+    assert mine[-1]["chain"]["tx_hash"] == us.transfer(t["id"])["history"][-1]["chain"]["tx_hash"]
+    with receiver.lock:
+        got = list(receiver.got)
+        attempts = dict(receiver.attempts)
+    for delivery, signature, raw in got:
+        body = json.loads(raw)
+        assert body["id"] == delivery
+        bic = "FATLUS33" if body["data"]["role"] == "debtor" else "RHNLDEFF"
+        assert verify(secrets[bic], raw, signature)
+        assert not verify(secrets[bic], raw.replace(b"250", b"251"), signature)
+        assert attempts[delivery] == FAILS_BEFORE_SUCCESS + 1
+    assert len({d for d, _, _ in got}) == len(got) == 4
+    with node.svc.store.transaction(write=False) as s:
+        rows = list(s.scalars(select(WebhookDelivery)))
+    assert {(r.status, r.attempts) for r in rows} == {("delivered", 3)}
+
+
+def test_a_receiver_that_never_answers_is_given_up_after_the_bound(node_factory: Callable[..., LocalNode]) -> None:
+    node = node_factory(webhook_backoff_base_s=0.1, webhook_attempts_max=3, webhook_timeout_s=0.5)
+    us = node.client("FATLUS33")
+    us.request("POST", "/v1/webhooks", {"url": "http://127.0.0.1:9/nobody"}, idempotency_key="wh")
+    t = us.send("RHNLDEFF", "USD", "10.00", "EUR")
+    us.wait(t["id"])
+
+    def given_up() -> bool:
+        with node.svc.store.transaction(write=False) as s:
+            rows = list(s.scalars(select(WebhookDelivery)))
+        return len(rows) == 3 and all(r.status == "failed" and r.attempts == 3 for r in rows)
+
+    assert node.wait_for(given_up, 30, "the deliveries to be given up")
+    shown = us.request("GET", "/v1/webhooks")
+    assert shown["deliveries"] == {"failed": 3}
