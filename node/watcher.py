@@ -146,7 +146,6 @@ class Watcher:
         for e in events:
             if e.block_number in headers and e.block_hash != _hex(headers[e.block_number]["hash"]):
                 return head  # logs from another fork than the headers: read again next tick
-        failpoint("before_watcher_commit")
         with self.store.transaction() as session:
             self._apply(session, events)
             for n, header in headers.items():
@@ -201,6 +200,8 @@ class Watcher:
             if e.name in RESOLVED_EVENTS and t.batch_id is not None:
                 closing.add(t.batch_id)
         session.flush()
+        if any(e.transfer_id in rows for e in events):
+            failpoint("before_watcher_commit")  # this node's transfers changed; the commit has not happened
         for batch_id in closing:
             batch = session.get(EscrowBatch, batch_id)
             if batch is None:

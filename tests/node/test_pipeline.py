@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -103,7 +104,8 @@ def test_with_the_chain_unreachable_transfers_wait_and_are_not_lost(node_factory
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     down = node_factory(url, rpc_url="http://127.0.0.1:9")  # nothing listens on the discard port
     us = down.client("FATLUS33")
-    t = us.send("RHNLDEFF", "USD", "10.00", "EUR")
+    # With no chain to read the nonce bitmap from, pick a nonce no other test of this chain used.
+    t = us.send("RHNLDEFF", "USD", "10.00", "EUR", nonce=time.time_ns())
     import httpx
 
     ready = httpx.get(down.url + "/readyz")

@@ -12,6 +12,7 @@ from node import transfers
 from node.api.deps import CurrentBank, IdempotencyKey, RawBody, Reader, ReadSession, ServicesDep
 from node.api.routes._idempotent import run_post
 from node.api.schemas import TransferCreate, TransferPage, TransferPublic
+from node.faults import failpoint
 from settlement.lifecycle import TransferStatus
 
 router = APIRouter(prefix="/v1/transfers", tags=["transfers"])
@@ -38,10 +39,12 @@ def submit(
         deadline_min_s=svc.settings.deadline_min_s,
         deadline_max_s=svc.settings.deadline_max_s,
     )
-    return run_post(
+    response = run_post(
         svc, who, request, raw, key, 202,
         lambda session: transfers.public(transfers.accept(session, who, body, ctx)).model_dump(mode="json"),
     )  # fmt: skip
+    failpoint("after_accept")  # committed, the 202 not yet sent
+    return response
 
 
 @router.get("/{transfer_id}", response_model=TransferPublic, summary="A transfer, its history and chain references")

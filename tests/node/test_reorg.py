@@ -1,0 +1,49 @@
+"""A chain reorganisation undoes a settlement: the transfer is not FINAL before k confirmations,
+steps back, is sent again and ends FINAL once, on the chain that won."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from eth_utils.crypto import keccak
+from hexbytes import HexBytes
+
+from settlement.eip712 import uuid_to_id
+from tests.node.conftest import LocalNode
+
+pytestmark = pytest.mark.devnet
+K = 4
+SETTLED_TOPIC = "0x" + keccak(text="InstructionSettled(bytes32,address,address,bytes3,uint128,uint128)").hex()
+
+
+def test_a_reorg_before_k_confirmations_is_followed_and_recovered(node_factory: Callable[..., LocalNode]) -> None:
+    node = node_factory(confirmations=K, poll_interval_s=0.1)
+    us = node.client("FATLUS33")
+    w3 = node.chain.network.w3
+    t = us.send("RHNLDEFF", "USD", "750.00", "EUR")
+    settled = node.wait_for(lambda: (s := us.transfer(t["id"]))["status"] == "SETTLED" and s, 30, "SETTLED")
+    first = settled["history"][-1]["chain"]
+    assert first["confirmations"] < K
+    depth = w3.eth.block_number - first["block_number"] + 1
+    # anvil_reorg replaces the last `depth` blocks with empty ones: the settlement is gone.
+    assert w3.provider.make_request("anvil_reorg", [depth, []]).get("error") is None  # type: ignore[arg-type]
+    assert us.transfer(t["id"])["status"] != "FINAL"
+    final = us.wait(t["id"], timeout_s=60, poll_s=0.1)
+    steps = [(h["status"], h["code"]) for h in final["history"]]
+    assert steps.count(("FINAL", "final")) == 1 and steps[-1] == ("FINAL", "final")
+    assert any(code == "reorg" for _, code in steps), steps
+    assert steps.index(next(s for s in steps if s[1] == "reorg")) > steps.index(("SETTLED", "settled"))
+    # The settlement the node calls final is in the chain that won, exactly once.
+    chain_ref = final["history"][-1]["chain"]
+    receipt = w3.eth.get_transaction_receipt(HexBytes(chain_ref["tx_hash"]))
+    assert receipt["blockNumber"] == chain_ref["block_number"]
+    logs = w3.eth.get_logs(
+        {
+            "address": node.chain.network.manifest.vault,
+            "fromBlock": 0,
+            "toBlock": "latest",
+            "topics": [SETTLED_TOPIC, "0x" + uuid_to_id(t["id"]).hex()],
+        }
+    )  # type: ignore[typeddict-item]
+    assert len(logs) == 1

@@ -1,0 +1,125 @@
+"""The transaction sender against a devnet: nonces under a lock, fee bumps, lost answers, dropped nonces."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from hexbytes import HexBytes
+from sqlalchemy import select
+from web3.exceptions import TransactionNotFound
+
+from node.sender import SenderSettings, TxSender, bumped
+from node.store.db import Store
+from node.store.models import ChainTx
+from settlement.keys import devnet_key
+from tests.node.conftest import Chain
+
+pytestmark = pytest.mark.devnet
+KEY = devnet_key(17)  # an account no other test sends from
+
+
+@pytest.fixture
+def sender(chain: Chain, tmp_path: Path) -> Iterator[TxSender]:
+    store = Store(f"sqlite:///{tmp_path / 'sender.db'}")
+    store.migrate()
+    yield TxSender(chain.network.w3, KEY, store, SenderSettings(confirmations=1, stuck_after_s=0.5))
+    store.dispose()
+
+
+def _prepare(sender: TxSender, fees: dict[str, int] | None = None) -> int:
+    with sender.store.transaction() as session:
+        tx = sender.prepare(session, "test", sender.address, b"", 21_000, {}, fees or sender.fees())
+        session.flush()
+        return tx.id
+
+
+def _row(sender: TxSender, tx_id: int) -> ChainTx:
+    with sender.store.transaction(write=False) as session:
+        row = session.get(ChainTx, tx_id)
+        assert row is not None
+        return row
+
+
+def _until(sender: TxSender, tx_id: int, statuses: set[str], timeout_s: float = 20) -> ChainTx:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sender.poll(sender.w3.eth.block_number)
+        row = _row(sender, tx_id)
+        if row.status in statuses:
+            return row
+        time.sleep(0.3)
+    raise AssertionError(f"tx {tx_id} is {_row(sender, tx_id).status}, not {statuses}")
+
+
+def test_bumped_fees_are_at_least_an_eighth_higher_and_capped() -> None:
+    fees = {"maxFeePerGas": 1_000, "maxPriorityFeePerGas": 100}
+    assert bumped(fees, {}, 10**18) == {"maxFeePerGas": 1_125, "maxPriorityFeePerGas": 113}
+    assert bumped(fees, {"maxFeePerGas": 5_000}, 10**18)["maxFeePerGas"] == 5_000
+    assert bumped(fees, {}, 1_100) == {"maxFeePerGas": 1_100, "maxPriorityFeePerGas": 113}
+    assert bumped({"gasPrice": 7}, {}, 10**18) == {"gasPrice": 8}
+
+
+def test_nonces_are_handed_out_once_each_under_concurrency(sender: TxSender) -> None:
+    start = sender.w3.eth.get_transaction_count(sender.address, "pending")
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(lambda _: _prepare(sender), range(20)))
+    nonces = sorted(_row(sender, i).nonce for i in ids)
+    assert nonces == list(range(start, start + 20))
+    for i in ids:
+        sender.broadcast(i)
+    for i in ids:
+        _until(sender, i, {"confirmed"})
+
+
+def test_a_stuck_transaction_is_replaced_with_higher_fees(sender: TxSender) -> None:
+    tx_id = _prepare(sender)
+    first_fee = _row(sender, tx_id).request["maxFeePerGas"]
+    rpc = sender.w3.provider.make_request
+    rpc("evm_setIntervalMining", [0])  # type: ignore[arg-type]  # no blocks: the transaction waits in the pool
+    try:
+        sender.broadcast(tx_id)
+        time.sleep(1)
+        sender.poll(sender.w3.eth.block_number)  # stuck for longer than stuck_after_s: replaced
+        replaced = _row(sender, tx_id)
+        assert replaced.status == "sent" and replaced.bumps == 1 and len(replaced.hashes) == 2
+    finally:
+        rpc("evm_setIntervalMining", [1])  # type: ignore[arg-type]
+    done = _until(sender, tx_id, {"confirmed"})
+    assert done.bumps >= 1 and len(done.hashes) == done.bumps + 1 and done.tx_hash == done.hashes[-1]
+    assert done.request["maxFeePerGas"] * 8 >= first_fee * 9
+    receipt = sender.w3.eth.get_transaction_receipt(HexBytes(done.tx_hash))
+    assert receipt["status"] == 1
+    with pytest.raises(TransactionNotFound):
+        sender.w3.eth.get_transaction_receipt(HexBytes(done.hashes[0]))
+
+
+def test_a_send_whose_answer_was_lost_is_found_by_its_hash_not_sent_twice(sender: TxSender) -> None:
+    before = sender.w3.eth.get_transaction_count(sender.address)
+    tx_id = _prepare(sender)
+    row = _row(sender, tx_id)
+    # The transaction reaches the chain, but the node never hears back (its row stays "signed").
+    sender.w3.eth.send_raw_transaction(HexBytes(row.raw))
+    done = _until(sender, tx_id, {"confirmed"})
+    assert done.tx_hash == row.tx_hash and done.hashes == [row.tx_hash] and done.bumps == 0
+    assert sender.w3.eth.get_transaction_count(sender.address) == before + 1
+
+
+def test_a_nonce_taken_by_a_transaction_the_node_did_not_sign_is_dropped(sender: TxSender) -> None:
+    tx_id = _prepare(sender)
+    row = _row(sender, tx_id)
+    # Before the node broadcasts, someone with the same key spends that nonce.
+    other = Account.from_key(KEY).sign_transaction(
+        {"to": sender.address, "value": 1, "gas": 21_000, "nonce": row.nonce, "chainId": sender.chain_id,
+         "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9}
+    )  # fmt: skip
+    sender.w3.eth.send_raw_transaction(other.raw_transaction)
+    sender.w3.eth.wait_for_transaction_receipt(other.hash, timeout=20)
+    ended = _until(sender, tx_id, {"dropped"})
+    assert "did not sign" in ended.error
+    with sender.store.transaction(write=False) as session:
+        assert session.scalars(select(ChainTx.status)).all() == ["dropped"]
