@@ -28,9 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from eth_account import Account
+from eth_keys.datatypes import PrivateKey
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 
@@ -166,10 +168,15 @@ class QuoteSigner:
 
     def __init__(self, domain: Domain, private_key: str) -> None:
         self.domain = domain
-        self._key = private_key
+        self._key = PrivateKey(bytes.fromhex(private_key.removeprefix("0x")))
         self.address: str = Account.from_key(private_key).address
+        # Quotes of one pair, tier and second are the same struct: signed once.
+        self._cached = lru_cache(maxsize=4096)(self._sign)
 
     def sign(self, quote: Quote) -> CompactSignature:
+        return self._cached(quote)
+
+    def _sign(self, quote: Quote) -> CompactSignature:
         return sign(self.domain, quote, self._key)
 
 

@@ -37,3 +37,33 @@ def serve(
         typer.echo(f"corridor node: {exc}", err=True)
         raise typer.Exit(2) from None
     uvicorn.run(create_app(svc, runner), host=host, port=port, log_level=log_level, access_log=False)
+
+
+@app.command()
+def worker(log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info") -> None:
+    """Run the pipeline alone (sender, watcher, webhooks), beside API-only nodes (serve --no-worker).
+
+    Replicas elect one leader through the store; this process waits its turn if another leads.
+    """
+    import signal
+    import threading
+
+    from node.config import load_settings
+    from node.service import build_services, role_key
+    from node.worker import Worker
+    from settlement.errors import CorridorError
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        svc = build_services(settings)
+        runner = Worker(svc, role_key(settings, svc.manifest, "relayer"))
+    except CorridorError as exc:
+        typer.echo(f"corridor node: {exc}", err=True)
+        raise typer.Exit(2) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    runner.start()
+    stop.wait()
+    runner.stop()

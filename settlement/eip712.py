@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import astuple, dataclass
+from functools import lru_cache
 from typing import Any
 
 from eth_abi.abi import encode
-from eth_account import Account
+from eth_keys.datatypes import PrivateKey
 from eth_keys.datatypes import Signature as KeysSignature
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -54,18 +55,7 @@ class Domain:
     verifying_contract: str
 
     def separator(self) -> bytes:
-        return keccak(
-            encode(
-                ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-                [
-                    _DOMAIN_TYPEHASH,
-                    keccak(text=DOMAIN_NAME),
-                    keccak(text=DOMAIN_VERSION),
-                    self.chain_id,
-                    self.verifying_contract,
-                ],
-            )
-        )
+        return _separator(self.chain_id, self.verifying_contract)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +64,23 @@ class Domain:
             "chainId": self.chain_id,
             "verifyingContract": to_checksum_address(self.verifying_contract),
         }
+
+
+@lru_cache(maxsize=64)
+def _separator(chain_id: int, verifying_contract: str) -> bytes:
+    """The domain separator (computed once per deployment: it is in every digest)."""
+    return keccak(
+        encode(
+            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+            [
+                _DOMAIN_TYPEHASH,
+                keccak(text=DOMAIN_NAME),
+                keccak(text=DOMAIN_VERSION),
+                chain_id,
+                verifying_contract,
+            ],
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,9 +195,18 @@ def digest(domain: Domain, struct_hash: bytes) -> bytes:
     return keccak(b"\x19\x01" + domain.separator() + struct_hash)
 
 
-def sign(domain: Domain, item: Instruction | Quote, private_key: str | bytes) -> CompactSignature:
-    signed = Account.unsafe_sign_hash(digest(domain, item.struct_hash()), private_key)
-    return CompactSignature.from_rsv(signed.r, signed.s, signed.v)
+def sign(domain: Domain, item: Instruction | Quote, private_key: str | bytes | PrivateKey) -> CompactSignature:
+    """Sign ``item``'s EIP-712 digest. Pass an ``eth_keys`` ``PrivateKey`` to sign often: from
+    a raw key the public key is derived anew on every call, which costs more than signing."""
+    key = private_key if isinstance(private_key, PrivateKey) else PrivateKey(_raw_key(private_key))
+    sig = key.sign_msg_hash(digest(domain, item.struct_hash()))
+    return CompactSignature.from_rsv(sig.r, sig.s, sig.v + 27)
+
+
+def _raw_key(private_key: str | bytes) -> bytes:
+    if isinstance(private_key, bytes):
+        return private_key
+    return bytes.fromhex(private_key.removeprefix("0x"))
 
 
 def recover(domain: Domain, item: Instruction | Quote, signature: CompactSignature) -> str:

@@ -1,0 +1,246 @@
+"""Measure the node end to end: transfers accepted per second, transfers reaching FINAL per
+second, and the time from submit to FINAL (p50, p99), with concurrent banks.
+
+Starts its own devnet (interval mining, one block a second), deploys, onboards and funds the
+demo banks, and serves a node (``corridor node serve`` in a child process, pipeline included),
+then sends ``--transfers`` signed instructions from the four demo banks on ``--concurrency``
+client threads, through the Python client, and waits until every one is FINAL.
+
+Measured in the same run, as references on the same machine and devnet:
+
+  fastapi_trivial_rps   requests per second of a trivial FastAPI endpoint (uvicorn, one
+                        process), driven by the same client threads
+  web3_erc20_sends_per_s  plain ERC-20 transfers sent with web3.py (signed locally, nonces
+                        counted locally) per second, from first send to last receipt
+
+Submit-to-FINAL is the FINAL transition's time as the node recorded it minus the moment the
+client started the POST (one machine, one clock). Prints a table; ``--json PATH`` also
+writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx  # noqa: E402
+import requests  # noqa: E402
+from eth_account import Account  # noqa: E402
+from hexbytes import HexBytes  # noqa: E402
+
+from node.client import BankClient  # noqa: E402
+from node.config import DEVNET_AUDITOR_API_KEY  # noqa: E402
+from scripts.devnet import Devnet, free_port  # noqa: E402
+from scripts.network import Network, build_network, onboard_node  # noqa: E402
+from settlement.chain import connect, contract  # noqa: E402
+from settlement.keys import devnet_key  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+ROUTES = (("FATLUS33", "RHNLDEFF", "USD", "EUR"), ("RHNLDEFF", "THMSGB2L", "EUR", "GBP"),
+          ("THMSGB2L", "LNCTSGSG", "GBP", "SGD"), ("LNCTSGSG", "FATLUS33", "SGD", "USD"))  # fmt: skip
+TRIVIAL_APP = """
+from fastapi import FastAPI
+app = FastAPI()
+
+@app.get("/ping")
+def ping() -> dict[str, str]:
+    return {"status": "ok"}
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--transfers", type=int, default=3000, help="transfers to send (default 3000)")
+    parser.add_argument("--concurrency", type=int, default=16, help="client threads (default 16)")
+    parser.add_argument("--erc20-sends", type=int, default=500, help="plain ERC-20 sends for the reference")
+    parser.add_argument("--timeout-s", type=float, default=600.0, help="give up waiting for FINAL after this")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--split", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the API and the pipeline as two processes (default), or as one")  # fmt: skip
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp, Devnet(block_time_s=1) as devnet:
+        data = Path(tmp)
+        devnet.set_fast_mining(True)
+        network = build_network(connect(devnet.url), data / "manifest.json")
+        devnet.set_fast_mining(False)
+        store_url = f"sqlite:///{data / 'node.db'}"
+        keys = onboard_node(store_url, network.manifest, network.participants)
+        port = free_port()
+        node = _serve_node(data, devnet.url, store_url, port, args.split)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            figures = _drive(network, url, keys, args)
+            figures |= {"fastapi_trivial_rps": round(_trivial_rps(args.concurrency), 1)}
+            figures |= {"web3_erc20_sends_per_s": round(_erc20_rate(network, args.erc20_sends), 1)}
+        finally:
+            for proc in node:
+                proc.terminate()
+                proc.wait(timeout=20)
+    figures |= {"transfers": args.transfers, "concurrency": args.concurrency, "node_processes": 2 if args.split else 1,
+                "cpus": os.cpu_count()}  # fmt: skip
+    width = max(len(k) for k in figures)
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+def _serve_node(data: Path, rpc_url: str, store_url: str, port: int, split: bool) -> list[subprocess.Popen[bytes]]:
+    """The node: one process (API and pipeline), or with ``split`` the API and the pipeline in two."""
+    env = {**os.environ, "CORRIDOR_NODE_DATABASE_URL": store_url, "CORRIDOR_RPC_URL": rpc_url,
+           "CORRIDOR_MANIFEST": str(data / "manifest.json"), "CORRIDOR_NODE_DATA_DIR": str(data),
+           "CORRIDOR_FX_PROVIDERS": "ecb,static"}  # fmt: skip
+    log = open(data / "node.log", "wb")  # noqa: SIM115 - handed to the child
+    node = [sys.executable, "-m", "scripts.corridor", "node"]
+    api = [*node, "serve", "--port", str(port), "--log-level", "warning", *(["--no-worker"] if split else [])]
+    procs = [subprocess.Popen(api, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)]
+    if split:
+        procs.append(subprocess.Popen([*node, "worker", "--log-level", "warning"], cwd=ROOT, env=env, stdout=log,
+                                      stderr=subprocess.STDOUT))  # fmt: skip
+    log.close()
+    _wait_http(f"http://127.0.0.1:{port}/readyz", procs[0])
+    return procs
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited with code {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within 60 s")
+
+
+def _drive(network: Network, url: str, keys: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+    participants = {p.bic: p for p in network.participants}
+    local = threading.local()
+    started: dict[str, float] = {}
+    # Each thread has its own client (and HTTP connection) per bank; nonces come from one
+    # counter per bank, so that no two threads sign with the same one.
+    nonces = {bic: itertools.count() for bic, *_ in ROUTES}
+    nonce_lock = threading.Lock()
+
+    def send(i: int) -> None:
+        debtor, creditor, sell, buy = ROUTES[i % len(ROUTES)]
+        clients = local.__dict__.setdefault("clients", {})
+        if debtor not in clients:
+            clients[debtor] = BankClient(url, keys[debtor], participants[debtor].key)
+        with nonce_lock:
+            nonce = next(nonces[debtor])
+        _, body = clients[debtor].build(creditor, sell, 1_000 + i % 97, buy, nonce=nonce)
+        t0 = time.time()
+        clients[debtor].submit(body)
+        started[body["instruction"]["id"]] = t0
+
+    begin = time.time()
+    with ThreadPoolExecutor(args.concurrency) as pool:
+        list(pool.map(send, range(args.transfers)))
+    accepted_s = time.time() - begin
+    print(f"accepted {args.transfers} transfers in {accepted_s:.1f} s; waiting for FINAL ...", flush=True)
+    final_at = _wait_final(url, set(started), args.timeout_s)
+    latencies = sorted(final_at[tid] - started[tid] for tid in started)
+    last_final = max(final_at.values())
+    return {
+        "accepted_per_s": round(args.transfers / accepted_s, 1),
+        "final_per_s": round(args.transfers / (last_final - begin), 1),
+        "submit_to_final_p50_s": round(statistics.median(latencies), 2),
+        "submit_to_final_p99_s": round(latencies[int(0.99 * (len(latencies) - 1))], 2),
+        "first_submit_to_last_final_s": round(last_final - begin, 1),
+    }
+
+
+def _wait_final(url: str, ids: set[str], timeout_s: float) -> dict[str, float]:
+    """FINAL times from the auditor's export (the node's own record of each transition)."""
+    deadline = time.monotonic() + timeout_s
+    headers = {"Authorization": f"Bearer {DEVNET_AUDITOR_API_KEY}"}
+    while True:
+        text = requests.get(f"{url}/v1/audit/transfers/export", headers=headers, timeout=60).text
+        rows = [json.loads(line) for line in text.splitlines()]
+        final = {r["id"]: dt.datetime.fromisoformat(r["updated_at"]).timestamp() for r in rows
+                 if r["status"] == "FINAL" and r["id"] in ids}  # fmt: skip
+        ended = [r for r in rows if r["status"] in ("REJECTED", "REFUNDED", "FAILED") and r["id"] in ids]
+        if ended:
+            raise SystemExit(f"{len(ended)} transfers ended otherwise, e.g. {ended[0]['status']}: {ended[0]}")
+        print(f"  FINAL: {len(final)}/{len(ids)}", flush=True)
+        if len(final) == len(ids):
+            return final
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {len(final)} of {len(ids)} FINAL after {timeout_s} s")
+        time.sleep(2)
+
+
+def _trivial_rps(concurrency: int, duration_s: float = 5.0) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "trivial_app.py").write_text(TRIVIAL_APP)
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "trivial_app:app", "--port", str(port),
+                                 "--log-level", "warning", "--no-access-log"], cwd=tmp)  # fmt: skip
+        try:
+            _wait_http(f"http://127.0.0.1:{port}/ping", proc)
+            local = threading.local()
+            stop = time.monotonic() + duration_s
+
+            def hammer(_: int) -> int:
+                session = getattr(local, "session", None) or requests.Session()
+                local.session = session
+                n = 0
+                while time.monotonic() < stop:
+                    session.get(f"http://127.0.0.1:{port}/ping", timeout=5).raise_for_status()
+                    n += 1
+                return n
+
+            begin = time.monotonic()
+            with ThreadPoolExecutor(concurrency) as pool:
+                total = sum(pool.map(hammer, range(concurrency)))
+            return total / (time.monotonic() - begin)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def _erc20_rate(network: Network, sends: int) -> float:
+    """Plain ERC-20 transfers from one account with web3.py: sent, then all mined."""
+    w3 = network.w3
+    sender = Account.from_key(devnet_key(18))
+    receiver = Account.from_key(devnet_key(19)).address
+    usd = contract(w3, "SettlementAsset", network.manifest.asset("USD").address)
+    issuer = network.sender("issuer")
+    issuer.transact(usd.functions.mint(sender.address, 10**12))
+    issuer.transact(usd.functions.mint(receiver, 1))  # a holder already: T's definition
+    nonce = w3.eth.get_transaction_count(sender.address)
+    fees = {"maxFeePerGas": 2 * int(w3.eth.get_block("latest")["baseFeePerGas"]) + 10**9,
+            "maxPriorityFeePerGas": 10**9}  # fmt: skip
+    begin = time.time()
+    last = HexBytes(b"")
+    for i in range(sends):
+        params: Any = {"from": sender.address, "nonce": nonce + i, "gas": 60_000,
+                       "chainId": network.manifest.chain_id, **fees}  # fmt: skip
+        tx = usd.functions.transfer(receiver, 1).build_transaction(params)
+        last = w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
+    w3.eth.wait_for_transaction_receipt(last, timeout=300, poll_latency=0.1)
+    return sends / (time.time() - begin)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
