@@ -64,7 +64,9 @@ class NetworkPublic(BaseModel):
 
 class MePublic(BaseModel):
     bank: BankPublic
-    next_nonce: int = Field(description="one above the highest nonce your transfers used: a free one to sign with")
+    next_nonce: int = Field(
+        description="above every nonce your transfers used and every one spent on chain: it and those after it are free"
+    )
 
 
 @router.get("/network", response_model=NetworkPublic, summary="Chain, vault and EIP-712 domain of this network")
@@ -90,13 +92,15 @@ def me(session: ReadSession, who: CurrentBank, svc: ServicesDep) -> MePublic:
     candidate = max(nonces, default=-1) + 1
     if svc.vault is not None:
         # Nonces spent on chain outside this node (invalidated, or sent through another node)
-        # are skipped: the first clear bit of the vault's bitmap at or above the candidate.
+        # are skipped: the answer is above the highest bit set in the vault's bitmap, so that
+        # the nonces after it (a client counts on from here) are free too. Words are read
+        # until the first empty one, at most NONCE_WORDS_SCANNED_MAX.
         try:
             for word in range(candidate >> 8, (candidate >> 8) + NONCE_WORDS_SCANNED_MAX):
                 bits = int(svc.vault.contract.functions.nonceBitmap(bank.address, word).call())
-                for bit in range(candidate - (word << 8) if word == candidate >> 8 else 0, 256):
-                    if not bits >> bit & 1:
-                        return MePublic(bank=BankPublic.of(bank), next_nonce=(word << 8) + bit)
+                if bits == 0:
+                    break
+                candidate = max(candidate, (word << 8) + bits.bit_length())
         except Exception as exc:  # the chain is a refinement here; without it the store's figure stands
             log.warning("nonce bitmap unreadable, answering from the store: %s", exc)
     return MePublic(bank=BankPublic.of(bank), next_nonce=candidate)
