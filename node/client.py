@@ -194,6 +194,12 @@ class BankClient:
         )
         return result
 
+    def submit_many(self, bodies: list[dict[str, Any]], idempotency_key: str | None = None) -> dict[str, Any]:
+        """Submit up to 200 built instructions in one request; one result per item, in order."""
+        key = idempotency_key or str(uuid.uuid5(uuid.NAMESPACE_OID, ",".join(b["instruction"]["id"] for b in bodies)))
+        result: dict[str, Any] = self.request("POST", "/v1/transfers/batch", {"transfers": bodies}, idempotency_key=key)
+        return result
+
     def send(self, to: str, sell_currency: str, sell_amount: str | int | Decimal, buy_currency: str,
              *, quote_id: str | None = None, **options: Any) -> dict[str, Any]:  # fmt: skip
         """Build, sign and submit; returns the transfer as accepted (RECEIVED)."""

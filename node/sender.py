@@ -202,6 +202,9 @@ class TxSender:
             floor: dict[str, int] | None = None
             now = dt.datetime.now(dt.UTC)
             for tx in live:
+                if tx.status == "mined" and tx.block_number is not None:
+                    if head - tx.block_number + 1 < self.settings.confirmations:
+                        continue  # not deep enough yet; a reorganisation meanwhile is the watcher's to report
                 receipt = self._receipt(tx.hashes)
                 if receipt is not None:
                     block = int(receipt["blockNumber"])

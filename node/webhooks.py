@@ -56,13 +56,17 @@ def verify(secret: str, body: bytes, header: str) -> bool:
 def enqueue(
     session: Session, transfer: Transfer, status: TransferStatus, reason: str, code: str, chain: dict[str, Any] | None
 ) -> None:
-    """Add the deliveries a status change owes, in the caller's transaction."""
+    """Add the deliveries a status change owes, in the caller's transaction.
+
+    Who has a webhook, and which bank holds which address, are read once per transaction
+    (``session.info``): the watcher moves hundreds of transfers in one.
+    """
+    hooks, banks = _directory(session)
     bank_ids = [transfer.bank_id]
     if status is TransferStatus.FINAL:
-        creditor = session.scalar(select(Bank.id).where(Bank.address == transfer.creditor))
+        creditor = banks.get(transfer.creditor)
         if creditor is not None and creditor != transfer.bank_id:
             bank_ids.append(creditor)
-    hooks = set(session.scalars(select(Webhook.bank_id).where(Webhook.bank_id.in_(bank_ids))))
     now = dt.datetime.now(dt.UTC)
     for bank_id in bank_ids:
         if bank_id not in hooks:
@@ -89,6 +93,15 @@ def enqueue(
         session.add(WebhookDelivery(id=delivery_id, bank_id=bank_id, transfer_id=transfer.id, body=body,
                                     status="pending", attempts=0, next_attempt_at=now, last_error="",
                                     created_at=now))  # fmt: skip
+
+
+def _directory(session: Session) -> tuple[set[int], dict[str, int]]:
+    cached = session.info.get("webhooks.directory")
+    if cached is None:
+        hooks = set(session.scalars(select(Webhook.bank_id)))
+        banks = {address: bank_id for bank_id, address in session.execute(select(Bank.id, Bank.address))}
+        cached = session.info["webhooks.directory"] = (hooks, banks)
+    return cached
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transfers", type=int, default=3000, help="transfers to send (default 3000)")
     parser.add_argument("--concurrency", type=int, default=16, help="client threads (default 16)")
+    parser.add_argument(
+        "--batch", type=int, default=1, help="transfers per request: 1 posts each alone, more use /v1/transfers/batch"
+    )
     parser.add_argument("--erc20-sends", type=int, default=500, help="plain ERC-20 sends for the reference")
     parser.add_argument("--timeout-s", type=float, default=600.0, help="give up waiting for FINAL after this")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -91,8 +94,10 @@ def main() -> int:
             for proc in node:
                 proc.terminate()
                 proc.wait(timeout=20)
-    figures |= {"transfers": args.transfers, "concurrency": args.concurrency, "node_processes": 2 if args.split else 1,
-                "cpus": os.cpu_count()}  # fmt: skip
+    figures |= {
+        "transfers": args.transfers, "batch": args.batch, "concurrency": args.concurrency,
+        "node_processes": 2 if args.split else 1, "cpus": os.cpu_count(),
+    }  # fmt: skip
     width = max(len(k) for k in figures)
     for key, value in figures.items():
         print(f"{key:<{width}}  {value}")
@@ -141,29 +146,37 @@ def _drive(network: Network, url: str, keys: dict[str, str], args: argparse.Name
     nonces = {bic: itertools.count() for bic, *_ in ROUTES}
     nonce_lock = threading.Lock()
 
-    def send(i: int) -> None:
-        debtor, creditor, sell, buy = ROUTES[i % len(ROUTES)]
+    def send(job: int) -> None:
+        """One request: ``args.batch`` transfers of one bank (POST /v1/transfers, or /batch)."""
+        debtor, creditor, sell, buy = ROUTES[job % len(ROUTES)]
         clients = local.__dict__.setdefault("clients", {})
         if debtor not in clients:
             clients[debtor] = BankClient(url, keys[debtor], participants[debtor].key)
+        client = clients[debtor]
         with nonce_lock:
-            nonce = next(nonces[debtor])
-        _, body = clients[debtor].build(creditor, sell, 1_000 + i % 97, buy, nonce=nonce)
+            batch_nonces = [next(nonces[debtor]) for _ in range(args.batch)]
+        bodies = [client.build(creditor, sell, 1_000 + n % 97, buy, nonce=n)[1] for n in batch_nonces]
         t0 = time.time()
-        clients[debtor].submit(body)
-        started[body["instruction"]["id"]] = t0
+        if args.batch == 1:
+            client.submit(bodies[0])
+        else:
+            result = client.submit_many(bodies)
+            assert result["refused"] == 0, result
+        for body in bodies:
+            started[body["instruction"]["id"]] = t0
 
     begin = time.time()
     with ThreadPoolExecutor(args.concurrency) as pool:
-        list(pool.map(send, range(args.transfers)))
+        list(pool.map(send, range(args.transfers // args.batch)))
     accepted_s = time.time() - begin
-    print(f"accepted {args.transfers} transfers in {accepted_s:.1f} s; waiting for FINAL ...", flush=True)
+    sent = len(started)
+    print(f"accepted {sent} transfers in {accepted_s:.1f} s; waiting for FINAL ...", flush=True)
     final_at = _wait_final(url, set(started), args.timeout_s)
     latencies = sorted(final_at[tid] - started[tid] for tid in started)
     last_final = max(final_at.values())
     return {
-        "accepted_per_s": round(args.transfers / accepted_s, 1),
-        "final_per_s": round(args.transfers / (last_final - begin), 1),
+        "accepted_per_s": round(sent / accepted_s, 1),
+        "final_per_s": round(sent / (last_final - begin), 1),
         "submit_to_final_p50_s": round(statistics.median(latencies), 2),
         "submit_to_final_p99_s": round(latencies[int(0.99 * (len(latencies) - 1))], 2),
         "first_submit_to_last_final_s": round(last_final - begin, 1),

@@ -12,6 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from settlement.lifecycle import TransferStatus
 from settlement.money import AMOUNT_MINOR_MAX
 
+TRANSFER_BATCH_MAX = 200
 _HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
@@ -145,6 +146,25 @@ class TransferPublic(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
     history: list[TransferEventPublic]
+
+
+class TransferBatchCreate(_Body):
+    """Several signed instructions in one request (as an ISO 20022 pacs.008 carries several)."""
+
+    transfers: list[TransferCreate] = Field(min_length=1, max_length=TRANSFER_BATCH_MAX)
+
+
+class TransferBatchItem(BaseModel):
+    id: str | None = Field(description="the UETR, when the item could be read")
+    status_code: int = Field(description="202 when accepted (RECEIVED), else the 4xx it would have had alone")
+    status: TransferStatus | None = None
+    error: dict[str, Any] | None = Field(None, description="{code, message, details} when refused")
+
+
+class TransferBatchResult(BaseModel):
+    accepted: int
+    refused: int
+    results: list[TransferBatchItem] = Field(description="one per submitted item, in order")
 
 
 class TransferPage(BaseModel):

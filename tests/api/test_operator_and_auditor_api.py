@@ -90,3 +90,34 @@ def test_network_and_me(api: Api) -> None:
     api.post("/v1/transfers", "FATLUS33", api.signed(api.instruction(nonce=41)))
     assert api.get("/v1/me", "FATLUS33").json()["next_nonce"] == 42
     assert api.get("/v1/me", "auditor").status_code == 403
+
+
+def test_a_batch_accepts_the_good_items_and_refuses_each_bad_one_alone(api: Api) -> None:
+    good = [api.signed(api.instruction()) for _ in range(3)]
+    forged = api.signed(api.instruction(), signer="RHNLDEFF")
+    unknown = api.signed(api.instruction(buy_currency="CHF"))
+    items = [good[0], forged, good[1], unknown, good[2], good[0]]  # the last repeats a UETR
+    r = api.post("/v1/transfers/batch", "FATLUS33", {"transfers": items}, key="batch-1")
+    assert r.status_code == 202, r.text
+    result = r.json()
+    assert (result["accepted"], result["refused"]) == (3, 3)
+    codes = [(x["status_code"], (x["error"] or {}).get("code")) for x in result["results"]]
+    assert codes == [(202, None), (422, "bad_signature"), (202, None), (422, "unknown_currency"), (202, None),
+                     (409, "duplicate_uetr")]  # fmt: skip
+    assert api.transfer_count() == 3
+    again = api.post("/v1/transfers/batch", "FATLUS33", {"transfers": items}, key="batch-1")
+    assert again.json() == result and again.headers["Idempotent-Replayed"] == "true"
+    assert api.transfer_count() == 3
+
+
+@pytest.mark.parametrize("body", [{"transfers": []}, {"transfers": "x"}, {}, {"transfers": [{"instruction": {}}]}])
+def test_malformed_batches_are_422_and_store_nothing(api: Api, body: object) -> None:
+    r = api.post("/v1/transfers/batch", "FATLUS33", body)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+    assert api.transfer_count() == 0
+
+
+def test_a_batch_over_the_bound_is_refused(api: Api) -> None:
+    item = api.signed(api.instruction())
+    r = api.post("/v1/transfers/batch", "FATLUS33", {"transfers": [item] * 201})
+    assert r.status_code == 422 and api.transfer_count() == 0

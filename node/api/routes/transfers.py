@@ -3,19 +3,39 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from node import transfers
-from node.api.deps import CurrentBank, IdempotencyKey, RawBody, Reader, ReadSession, ServicesDep
+from node.api.deps import CurrentBank, IdempotencyKey, RawBody, Reader, ReadSession, Services, ServicesDep
+from node.api.errors import ApiError
 from node.api.routes._idempotent import run_post
-from node.api.schemas import TransferCreate, TransferPage, TransferPublic
+from node.api.schemas import (
+    TRANSFER_BATCH_MAX,
+    TransferBatchCreate,
+    TransferBatchItem,
+    TransferBatchResult,
+    TransferCreate,
+    TransferPage,
+    TransferPublic,
+)
 from node.faults import failpoint
 from settlement.lifecycle import TransferStatus
 
 router = APIRouter(prefix="/v1/transfers", tags=["transfers"])
+
+
+def _accept_context(svc: Services) -> transfers.AcceptContext:
+    return transfers.AcceptContext(
+        domain=svc.domain,
+        currencies=frozenset(svc.manifest.assets),
+        now_s=int(dt.datetime.now(dt.UTC).timestamp()),
+        deadline_min_s=svc.settings.deadline_min_s,
+        deadline_max_s=svc.settings.deadline_max_s,
+    )
 
 
 @router.post(
@@ -32,18 +52,51 @@ router = APIRouter(prefix="/v1/transfers", tags=["transfers"])
 def submit(
     body: TransferCreate, svc: ServicesDep, who: CurrentBank, request: Request, raw: RawBody, key: IdempotencyKey = None
 ) -> JSONResponse:
-    ctx = transfers.AcceptContext(
-        domain=svc.domain,
-        currencies=frozenset(svc.manifest.assets),
-        now_s=int(dt.datetime.now(dt.UTC).timestamp()),
-        deadline_min_s=svc.settings.deadline_min_s,
-        deadline_max_s=svc.settings.deadline_max_s,
-    )
+    ctx = _accept_context(svc)
     response = run_post(
         svc, who, request, raw, key, 202,
         lambda session: transfers.public(transfers.accept(session, who, body, ctx)).model_dump(mode="json"),
     )  # fmt: skip
     failpoint("after_accept")  # committed, the 202 not yet sent
+    return response
+
+
+@router.post(
+    "/batch",
+    status_code=202,
+    response_model=TransferBatchResult,
+    summary="Submit several signed instructions at once",
+    description=(
+        f"Up to {TRANSFER_BATCH_MAX} items, each as the body of `POST /v1/transfers`. Each is checked on its own: "
+        "the valid ones are committed as RECEIVED (all before the answer), each refused one gets the 4xx status and "
+        "error it would have had alone and stores nothing. The `Idempotency-Key` covers the whole batch; each "
+        "transfer's UETR stays unique across batches."
+    ),
+)
+def submit_batch(
+    body: TransferBatchCreate, svc: ServicesDep, who: CurrentBank, request: Request, raw: RawBody,
+    key: IdempotencyKey = None,
+) -> JSONResponse:  # fmt: skip
+    ctx = _accept_context(svc)
+
+    def work(session: Session) -> dict[str, Any]:
+        results = []
+        for item in body.transfers:
+            try:
+                with session.begin_nested():
+                    t = transfers.accept(session, who, item, ctx)
+                results.append(TransferBatchItem(id=t.id, status_code=202, status=TransferStatus.RECEIVED))
+            except ApiError as exc:
+                results.append(TransferBatchItem(id=str(item.instruction.id), status_code=exc.status_code,
+                                                 error={"code": exc.code, "message": str(exc),
+                                                        "details": exc.details}))  # fmt: skip
+        accepted = sum(1 for r in results if r.status_code == 202)
+        return TransferBatchResult(accepted=accepted, refused=len(results) - accepted, results=results).model_dump(
+            mode="json"
+        )
+
+    response = run_post(svc, who, request, raw, key, 202, work)
+    failpoint("after_accept")
     return response
 
 
