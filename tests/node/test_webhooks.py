@@ -52,11 +52,13 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.server.shutdown()
+    r.server.server_close()
 
 
 def test_every_status_change_is_delivered_signed_and_retried(
-    node_factory: Callable[..., LocalNode], receiver: Receiver
+    receiver: Receiver, node_factory: Callable[..., LocalNode]
 ) -> None:
+    # The receiver is asked for first, so it is torn down last: after the node has stopped.
     node = node_factory(webhook_backoff_base_s=0.2)
     us, de = node.client("FATLUS33"), node.client("RHNLDEFF")
     secrets = {
