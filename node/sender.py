@@ -30,13 +30,14 @@ from hexbytes import HexBytes
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from web3 import Web3
-from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
 
 from node import metrics
 from node.faults import failpoint
 from node.store.db import Store
 from node.store.models import ChainTx
 from settlement.chain import decode_revert
+from settlement.errors import ChainError
 
 log = logging.getLogger("corridor.sender")
 
@@ -207,13 +208,9 @@ class TxSender:
                         continue  # not deep enough yet; a reorganisation meanwhile is the watcher's to report
                 receipt = self._receipt(tx.hashes)
                 if receipt is not None:
-                    block = int(receipt["blockNumber"])
-                    tx.tx_hash, tx.block_number, tx.updated_at = (
-                        "0x" + bytes(receipt["transactionHash"]).hex(),
-                        block,
-                        now,
-                    )
-                    if receipt["status"] == 0:
+                    block = int(receipt["blockNumber"], 16)
+                    tx.tx_hash, tx.block_number, tx.updated_at = str(receipt["transactionHash"]).lower(), block, now
+                    if int(receipt["status"], 16) == 0:
                         tx.status, tx.error = "failed", self._revert_reason(tx.request, block)
                         metrics.TXS_ENDED.labels("failed").inc()
                         ended.append(tx)
@@ -249,14 +246,19 @@ class TxSender:
             self.broadcast(tx_id)
         return ended
 
-    def _receipt(self, hashes: list[str]) -> Any:
+    def _receipt(self, hashes: list[str]) -> dict[str, Any] | None:
+        """The receipt of whichever of ``hashes`` is mined, as the node sent it (hex strings).
+
+        Read with a raw JSON-RPC call: web3's result formatting of a batch's receipt (hundreds
+        of logs) cost more than the rest of the sender's loop.
+        """
         for tx_hash in reversed(hashes):
-            try:
-                receipt = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-            except TransactionNotFound:
-                continue
+            answer = self.w3.provider.make_request("eth_getTransactionReceipt", [tx_hash])  # type: ignore[arg-type]
+            if "error" in answer:
+                raise ChainError(f"eth_getTransactionReceipt failed: {answer['error']}")
+            receipt = answer.get("result")
             if receipt is not None and receipt.get("blockNumber") is not None:
-                return receipt
+                return dict(receipt)
         return None
 
     def _revert_reason(self, request: dict[str, Any], block: int) -> str:
