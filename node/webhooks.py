@@ -176,5 +176,7 @@ class Deliverer:
         return f"HTTP {response.status_code}"
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop: queued posts are dropped (they stay pending in the store), the ones in flight finish
+        (each bounded by ``timeout_s``)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self._http.close()
