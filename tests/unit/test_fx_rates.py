@@ -103,11 +103,14 @@ class FakeRates:
                 time.sleep(fake.delay_s)
                 base = self.path.split("base=")[1].split("&")[0]
                 body = json.dumps({"base": base, "date": "2026-11-20", "rates": fake.rates.get(base, {})}).encode()
-                self.send_response(fake.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(fake.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client gave up waiting, as the timeout tests want it to
 
             def log_message(self, *_: object) -> None:
                 return None
