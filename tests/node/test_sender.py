@@ -99,6 +99,8 @@ def test_a_stuck_transaction_is_replaced_with_higher_fees(sender: TxSender) -> N
 
 
 def test_a_send_whose_answer_was_lost_is_found_by_its_hash_not_sent_twice(sender: TxSender) -> None:
+    # Patient here: a replacement (after stuck_after_s) would rightly carry another hash.
+    sender.settings = SenderSettings(confirmations=1, stuck_after_s=60)
     before = sender.w3.eth.get_transaction_count(sender.address)
     tx_id = _prepare(sender)
     row = _row(sender, tx_id)
