@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from eth_utils.address import to_checksum_address
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from web3.exceptions import ContractCustomError, ContractLogicError
@@ -29,9 +28,8 @@ from fx.quotes import LockedQuote, QuoteEngine
 from node.sender import LIVE, TxSender
 from node.store.db import Store
 from node.store.models import Bank, ChainEvent, ChainTx, EscrowBatch, NetworkState, Quote, Transfer
-from node.transfers import transition
+from node.transfers import instruction_of, lock_for_update, signature_of, transition, uetr_of
 from settlement.chain import decode_revert
-from settlement.eip712 import CompactSignature, Instruction, id_to_uuid, uuid_to_id
 from settlement.errors import ContractError
 from settlement.lifecycle import TransferStatus
 from settlement.risk import LimitsOnly, RiskCheck, TransferFacts
@@ -175,7 +173,7 @@ class Pipeline:
                 self._reject(session, rejected)
                 for slot, plan, data, gas in plans:
                     ids = [t.id for t in plan.transfers]
-                    rows = _lock(session, ids)
+                    rows = lock_for_update(session, ids)
                     if any(r.status != S.RECEIVED.value or r.batch_id is not None for r in rows.values()):
                         continue  # cancelled meanwhile: rebuilt next tick
                     tx = self.sender.prepare(session, "escrow", self.vault.manifest.vault, data, gas,
@@ -262,7 +260,7 @@ class Pipeline:
     def _culprits(self, transfers: list[Transfer], error: ContractError) -> list[Transfer]:
         f, name = error.fields, error.error_name
         if "id" in f and isinstance(f["id"], bytes):
-            uetr = _uetr(f["id"])
+            uetr = uetr_of(f["id"])
             return [t for t in transfers if t.id == uetr]
         if name == "InstructionNonceUsed":
             return [t for t in transfers if t.debtor == f["debtor"] and t.nonce == f["nonce"]]
@@ -288,7 +286,7 @@ class Pipeline:
     def _reject(self, session: Session, rejected: dict[str, tuple[str, str]]) -> None:
         if not rejected:
             return
-        for tid, row in _lock(session, list(rejected)).items():
+        for tid, row in lock_for_update(session, list(rejected)).items():
             if row.status == S.RECEIVED.value and row.batch_id is None:
                 code, reason = rejected[tid]
                 transition(session, row, S.REJECTED, reason, code=code)
@@ -385,7 +383,7 @@ class Pipeline:
                         index[q.quote_hash] = len(quotes)
                         quotes.append(SignedQuote(q.onchain(), q.signature))
                     qi = index[q.quote_hash]
-                items.append((_signed(t).instruction.terms(), action, qi))
+                items.append((instruction_of(t).terms(), action, qi))
             data = resolve_batch_calldata(self.sender.address, batch.slot, items, quotes)
             try:
                 error = self._estimate(data)
@@ -427,10 +425,10 @@ class Pipeline:
         f = err.fields
         acting = [t for t in transfers if actions[t.id] in (Action.SETTLE, Action.REFUND)]
         if "id" in f and isinstance(f["id"], bytes):
-            uetr = _uetr(f["id"])
+            uetr = uetr_of(f["id"])
             return [t.id for t in acting if t.id == uetr]
         if "instructionId" in f:
-            uetr = _uetr(f["instructionId"])
+            uetr = uetr_of(f["instructionId"])
             return [t.id for t in acting if t.id == uetr]
         if "quoteHash" in f:
             return [t.id for t in acting if t.id in quotes and quotes[t.id].quote_hash == f["quoteHash"]]
@@ -463,7 +461,7 @@ class Pipeline:
         fees = self.sender.fees()
         try:
             with self.store.transaction() as session:
-                rows = _lock(session, acting)
+                rows = lock_for_update(session, acting)
                 if any(r.status != S.ESCROWED.value or r.resolve_tx_id is not None for r in rows.values()):
                     return 0
                 tx = self.sender.prepare(session, "resolve", self.vault.manifest.vault, data, gas, payload, fees)
@@ -484,7 +482,7 @@ class Pipeline:
         if not waiting:
             return
         with self.store.transaction() as session:
-            for tid, row in _lock(session, list(waiting)).items():
+            for tid, row in lock_for_update(session, list(waiting)).items():
                 if row.status == S.ESCROWED.value and row.status_reason != waiting[tid]:
                     row.status_reason = waiting[tid]
 
@@ -514,7 +512,7 @@ class Pipeline:
                     if escrowed:
                         continue  # its events say it did escrow: keep everything as it is
                     batch.open = False
-                    for tid, row in _lock(session, batch.transfer_ids).items():
+                    for tid, row in lock_for_update(session, batch.transfer_ids).items():
                         if row.status != S.RECEIVED.value:
                             continue
                         row.batch_id, row.position = None, None
@@ -530,15 +528,6 @@ class Pipeline:
                 log.warning("%s tx %s %s: %s", tx.kind, tx.tx_hash, tx.status, tx.error)
 
 
-def _lock(session: Session, ids: list[str]) -> dict[str, Transfer]:
-    """The transfers ``ids``, locked for update (PostgreSQL; SQLite's writer holds the database)."""
-    rows: dict[str, Transfer] = {}
-    for chunk in _chunks(ids, 500):
-        for row in session.scalars(select(Transfer).where(Transfer.id.in_(chunk)).with_for_update()):
-            rows[row.id] = row
-    return rows
-
-
 _T = TypeVar("_T")
 
 
@@ -548,27 +537,7 @@ def _chunks(items: list[_T], size: int) -> Iterable[list[_T]]:
 
 
 def _signed(t: Transfer) -> SignedInstruction:
-    instruction = Instruction(
-        id=uuid_to_id(t.id),
-        nonce=t.nonce,
-        debtor=to_checksum_address(t.debtor),
-        creditor=to_checksum_address(t.creditor),
-        sell_currency=t.sell_currency.encode(),
-        sell_amount=t.sell_amount,
-        buy_currency=t.buy_currency.encode(),
-        min_buy_amount=t.min_buy_amount,
-        deadline=t.deadline,
-        details_hash=bytes.fromhex(t.details_hash[2:]),
-    )
-    signature = CompactSignature(bytes.fromhex(t.signature_r[2:]), bytes.fromhex(t.signature_vs[2:]))
-    return SignedInstruction(instruction, signature)
-
-
-def _uetr(raw: bytes) -> str:
-    try:
-        return str(id_to_uuid(bytes(raw)))
-    except ValueError:
-        return "0x" + bytes(raw).hex()
+    return SignedInstruction(instruction_of(t), signature_of(t))
 
 
 def _named_in(error: str) -> set[str]:
@@ -576,5 +545,5 @@ def _named_in(error: str) -> set[str]:
     found = set()
     for part in error.replace("(", " ").replace(",", " ").replace(")", " ").split():
         if part.startswith(("id=0x", "instructionId=0x")):
-            found.add(_uetr(bytes.fromhex(part.split("=0x", 1)[1])))
+            found.add(uetr_of(bytes.fromhex(part.split("=0x", 1)[1])))
     return found

@@ -17,11 +17,14 @@ from sqlalchemy.orm import Session
 
 from node import metrics, webhooks
 from node.api.errors import Conflict, Forbidden, NotFound, Unprocessable
-from node.api.schemas import ChainReference, TransferCreate, TransferEventPublic, TransferPublic
+from node.api.schemas import ChainReference, InstructionIn, TransferCreate, TransferEventPublic, TransferPublic
 from node.auth import Principal, Role
 from node.store.models import Bank, NetworkState, Quote, SeenBlock, Transfer, TransferEvent
-from settlement.eip712 import CompactSignature, Domain, Instruction, recover, uuid_to_id
+from settlement.eip712 import CompactSignature, Domain, Instruction, id_to_uuid, recover, uuid_to_id
 from settlement.lifecycle import TransferStatus, check_transition
+
+LOCK_CHUNK = 500
+"""Ids per ``SELECT ... FOR UPDATE`` (SQLite binds at most 32,766 parameters per statement)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +36,8 @@ class AcceptContext:
     deadline_max_s: int
 
 
-def to_instruction(body: TransferCreate) -> Instruction:
-    i = body.instruction
+def instruction_of(i: InstructionIn | Transfer) -> Instruction:
+    """The EIP-712 instruction of a submitted body or of a stored transfer (same field names)."""
     return Instruction(
         id=uuid_to_id(i.id),
         nonce=i.nonce,
@@ -108,7 +111,7 @@ def accept(session: Session, principal: Principal, body: TransferCreate, ctx: Ac
             {"field": "instruction.deadline", "latest": latest},
             code="deadline_too_far",
         )
-    instruction = to_instruction(body)
+    instruction = instruction_of(body.instruction)
     signature = CompactSignature(bytes.fromhex(body.signature.r[2:]), bytes.fromhex(body.signature.vs[2:]))
     try:
         signer = recover(ctx.domain, instruction, signature)
@@ -154,6 +157,28 @@ def accept(session: Session, principal: Principal, body: TransferCreate, ctx: Ac
     )
     session.add(transfer)
     return transfer
+
+
+def signature_of(t: Transfer) -> CompactSignature:
+    return CompactSignature(bytes.fromhex(t.signature_r[2:]), bytes.fromhex(t.signature_vs[2:]))
+
+
+def lock_for_update(session: Session, ids: list[str]) -> dict[str, Transfer]:
+    """The transfers ``ids``, locked for update (PostgreSQL; SQLite's writer holds the database)."""
+    rows: dict[str, Transfer] = {}
+    for start in range(0, len(ids), LOCK_CHUNK):
+        query = select(Transfer).where(Transfer.id.in_(ids[start : start + LOCK_CHUNK])).with_for_update()
+        for row in session.scalars(query):
+            rows[row.id] = row
+    return rows
+
+
+def uetr_of(raw: bytes) -> str:
+    """The transfer id (UETR) of a vault ``bytes32`` instruction id; hex if it is not a UETR."""
+    try:
+        return str(id_to_uuid(bytes(raw)))
+    except ValueError:
+        return "0x" + bytes(raw).hex()
 
 
 def _check_quote(session: Session, principal: Principal, body: TransferCreate, now_s: int) -> Quote:

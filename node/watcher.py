@@ -31,10 +31,10 @@ from web3 import Web3
 from node import metrics
 from node.api.schemas import ChainReference
 from node.faults import failpoint
-from node.pipeline import RESOLVED_EVENTS, _lock, _uetr
+from node.pipeline import RESOLVED_EVENTS
 from node.store.db import Store
 from node.store.models import ChainEvent, ChainTx, EscrowBatch, SeenBlock, Transfer
-from node.transfers import transition
+from node.transfers import lock_for_update, transition, uetr_of
 from settlement.errors import ChainError
 from settlement.lifecycle import TransferStatus
 from settlement.manifest import Manifest
@@ -97,7 +97,7 @@ def decode_log(entry: Any) -> Event | None:
         )
     return Event(
         name=name,
-        transfer_id=_uetr(topics[1]),
+        transfer_id=uetr_of(topics[1]),
         tx_hash=_hex(entry["transactionHash"]),
         log_index=_int(entry["logIndex"]),
         block_number=_int(entry["blockNumber"]),
@@ -181,7 +181,7 @@ class Watcher:
                 select(ChainEvent.tx_hash, ChainEvent.log_index).where(ChainEvent.block_number.between(lo, hi))
             )
         }
-        rows = _lock(session, sorted({e.transfer_id for e in events}))
+        rows = lock_for_update(session, sorted({e.transfer_id for e in events}))
         closing: set[int] = set()
         for e in events:
             if (e.tx_hash, e.log_index) in seen:
@@ -270,7 +270,7 @@ class Watcher:
                 .values(status="sent", block_number=None, sent_at=None)
             )
             session.flush()
-            for t in _lock(session, affected).values():
+            for t in lock_for_update(session, affected).values():
                 self._step_back(session, t, fork)
         log.warning("reorganisation from block %s: %s events undone, %s transfers stepped back",
                     fork, len(undone), len(affected))  # fmt: skip

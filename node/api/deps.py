@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -65,28 +65,24 @@ def principal(
 CurrentPrincipal = Annotated[Principal, Depends(principal)]
 
 
-def bank(who: CurrentPrincipal) -> Principal:
-    if who.role is not Role.BANK:
-        raise Forbidden("this route is for banks' API keys")
-    return who
+def _only(role: Role, refusal: str) -> Callable[[Principal], Principal]:
+    def check(who: CurrentPrincipal) -> Principal:
+        if who.role is not role:
+            raise Forbidden(refusal)
+        return who
+
+    return check
 
 
-def operator(who: CurrentPrincipal) -> Principal:
-    if who.role is not Role.OPERATOR:
-        raise Forbidden("this route needs the operator's API key")
-    return who
+bank = _only(Role.BANK, "this route is for banks' API keys")
+operator = _only(Role.OPERATOR, "this route needs the operator's API key")
+auditor = _only(Role.AUDITOR, "this route needs the auditor's API key")
 
 
 def reader(who: CurrentPrincipal) -> Principal:
     """A bank (its own data) or the auditor (everything)."""
     if who.role is Role.OPERATOR:
         raise Forbidden("use a bank's or the auditor's API key")
-    return who
-
-
-def auditor(who: CurrentPrincipal) -> Principal:
-    if who.role is not Role.AUDITOR:
-        raise Forbidden("this route needs the auditor's API key")
     return who
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -91,11 +91,8 @@ class Store:
         that what it read is still true when it writes; PostgreSQL relies on constraints.
         """
         maker = self._writers if write else self._sessions
-        if write and self._write_lock is not None:
-            with self._write_lock, maker() as session, session.begin():
-                yield session
-            return
-        with maker() as session, session.begin():
+        queue = self._write_lock if write and self._write_lock is not None else nullcontext()
+        with queue, maker() as session, session.begin():
             yield session
 
     def session(self) -> Session:
