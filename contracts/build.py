@@ -146,10 +146,6 @@ def collect_sources() -> dict[str, dict[str, str]]:
     return dict(sorted(sources.items()))
 
 
-def standard_input() -> dict[str, Any]:
-    return {"language": "Solidity", "sources": collect_sources(), "settings": SETTINGS}
-
-
 def source_hash(input_json: dict[str, Any]) -> str:
     """SHA-256 of the project's own sources (not node_modules), for the deployment manifest."""
     digest = hashlib.sha256()
@@ -161,30 +157,43 @@ def source_hash(input_json: dict[str, Any]) -> str:
 
 def build(force: bool = False) -> Build:
     """Compile (or read the cached build of) the contracts."""
-    binary = compiler_binary()
-    version = compiler_version(binary)
-    input_json = standard_input()
-    canonical = json.dumps(input_json, sort_keys=True, separators=(",", ":"))
-    build_id = hashlib.sha256(f"{version}\n{canonical}".encode()).hexdigest()[:32]
-    info_path = ARTIFACTS_DIR / "build-info" / f"{build_id}.json"
-
-    if force or not info_path.exists():
-        output = solcx.compile_standard(
-            input_json, solc_binary=str(binary), base_path=str(ROOT), allow_paths=[str(ROOT)]
-        )
-        errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
-        if errors:
-            raise BuildError("\n".join(e.get("formattedMessage", str(e)) for e in errors))
-        _write(build_id, version, input_json, output)
-
-    info = json.loads(info_path.read_text())
+    build_id, version, input_json, output = compile_sources(force=force)
     return Build(
         build_id=build_id,
         compiler_version=version,
         source_hash=source_hash(input_json),
         settings=SETTINGS,
-        artifacts=_artifacts(info["output"]),
+        artifacts=_artifacts(output),
     )
+
+
+def compile_sources(
+    settings: dict[str, Any] | None = None, force: bool = False
+) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
+    """The repository's sources compiled with ``settings`` (the project's own by default):
+    build id, compiler version, standard-JSON input and output.
+
+    The project's build is cached under ``artifacts/`` (and written there as artifacts); a
+    build with other settings (an auditor reproducing a deployment made with them) is
+    compiled in memory and leaves ``artifacts/`` alone.
+    """
+    binary = compiler_binary()
+    version = compiler_version(binary)
+    input_json = {"language": "Solidity", "sources": collect_sources(), "settings": settings or SETTINGS}
+    canonical = json.dumps(input_json, sort_keys=True, separators=(",", ":"))
+    build_id = hashlib.sha256(f"{version}\n{canonical}".encode()).hexdigest()[:32]
+    own = input_json["settings"] == SETTINGS
+    info_path = ARTIFACTS_DIR / "build-info" / f"{build_id}.json"
+    if own and not force and info_path.exists():
+        info = json.loads(info_path.read_text())
+        return build_id, version, info["input"], info["output"]
+    output = solcx.compile_standard(input_json, solc_binary=str(binary), base_path=str(ROOT), allow_paths=[str(ROOT)])
+    errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
+    if errors:
+        raise BuildError("\n".join(e.get("formattedMessage", str(e)) for e in errors))
+    if own:
+        _write(build_id, version, input_json, output)
+    return build_id, version, input_json, output
 
 
 def _artifacts(output: dict[str, Any]) -> dict[str, Artifact]:

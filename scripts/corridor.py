@@ -11,6 +11,7 @@ import typer
 from fx.cli import app as fx_app
 from node.bank_cli import app as bank_app
 from node.cli import app as node_app
+from settlement.audit.cli import audit
 
 app = typer.Typer(
     help="Corridor: cross-border settlement of tokenized deposits.", no_args_is_help=True, add_completion=False
@@ -18,6 +19,7 @@ app = typer.Typer(
 app.add_typer(fx_app, name="fx")
 app.add_typer(node_app, name="node")
 app.add_typer(bank_app, name="bank")
+app.command("audit")(audit)
 
 
 def main() -> None:

@@ -44,21 +44,29 @@ class Balance:
     flags: int
 
 
-_INSTRUCTION = "(bytes32,uint256,address,address,bytes3,uint128,bytes3,uint128,uint40,bytes32)"
-_TERMS = "(bytes32,address,address,bytes3,uint128,bytes3,uint128,uint40)"
-_SIGNATURE = "(bytes32,bytes32)"
-_QUOTE = "(bytes3,bytes3,uint128,uint16,address,uint40)"
-_ESCROW_BATCH = ("uint256", f"{_INSTRUCTION}[]", f"{_SIGNATURE}[]")
-_RESOLVE_BATCH = ("address", "uint256", f"({_TERMS},uint8,uint16)[]", f"({_QUOTE},{_SIGNATURE})[]")
-_ESCROW_BATCH_SELECTOR = function_signature_to_4byte_selector(f"escrowBatch({','.join(_ESCROW_BATCH)})")
-_RESOLVE_BATCH_SELECTOR = function_signature_to_4byte_selector(f"resolveBatch({','.join(_RESOLVE_BATCH)})")
+# The settlement calls' argument types, for encoding calldata directly (the node) and for
+# decoding it from mined transactions (the auditor).
+ABI_INSTRUCTION = "(bytes32,uint256,address,address,bytes3,uint128,bytes3,uint128,uint40,bytes32)"
+ABI_TERMS = "(bytes32,address,address,bytes3,uint128,bytes3,uint128,uint40)"
+ABI_SIGNATURE = "(bytes32,bytes32)"
+ABI_SIGNED_QUOTE = f"((bytes3,bytes3,uint128,uint16,address,uint40),{ABI_SIGNATURE})"
+CALL_ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "escrow": ("uint256", ABI_INSTRUCTION, ABI_SIGNATURE),
+    "escrowBatch": ("uint256", f"{ABI_INSTRUCTION}[]", f"{ABI_SIGNATURE}[]"),
+    "settle": ("uint256", ABI_TERMS, ABI_SIGNED_QUOTE),
+    "refund": ("address", "uint256", ABI_TERMS),
+    "resolveBatch": ("address", "uint256", f"({ABI_TERMS},uint8,uint16)[]", f"{ABI_SIGNED_QUOTE}[]"),
+}
+SELECTORS = {
+    name: function_signature_to_4byte_selector(f"{name}({','.join(types)})") for name, types in CALL_ARGUMENTS.items()
+}
 
 
 def escrow_batch_calldata(slot: int, batch: list[SignedInstruction]) -> bytes:
     """``escrowBatch`` calldata, encoded directly (the node builds hundreds a minute; web3's
     contract layer re-validates every field against the ABI and is ten times slower)."""
-    return _ESCROW_BATCH_SELECTOR + encode(
-        list(_ESCROW_BATCH),
+    return SELECTORS["escrowBatch"] + encode(
+        list(CALL_ARGUMENTS["escrowBatch"]),
         [slot, [s.instruction.as_tuple() for s in batch], [s.signature.as_tuple() for s in batch]],
     )
 
@@ -67,8 +75,8 @@ def resolve_batch_calldata(
     escrower: str, slot: int, items: list[tuple[Terms, Action, int]], quotes: list[SignedQuote]
 ) -> bytes:
     """``resolveBatch`` calldata: every position of the slot's batch in order, and the quotes."""
-    return _RESOLVE_BATCH_SELECTOR + encode(
-        list(_RESOLVE_BATCH),
+    return SELECTORS["resolveBatch"] + encode(
+        list(CALL_ARGUMENTS["resolveBatch"]),
         [escrower, slot, [(t.as_tuple(), int(a), qi) for t, a, qi in items], [q.as_tuple() for q in quotes]],
     )
 
