@@ -113,14 +113,7 @@ def run_audit(
             to = tx.get("to") if tx else None
             calls[tx_hash] = decode_call(bytes.fromhex(tx["input"][2:])) if to and to.lower() == vault.lower() else None
 
-        replay = Replay(
-            Domain(chain_id, vault),
-            vault,
-            to_checksum_address(manifest.roles.get("fee_account", vault)),
-            timestamps,
-            calls,
-            checks,
-        )
+        replay = Replay(Domain(chain_id, vault), vault, timestamps, calls, checks)
         ledger = replay.run(logs)
         uniqueness = checks["uniqueness"]
         uniqueness.checked = len(ledger.escrows.keys() | ledger.settlements.keys() | ledger.refunds.keys())

@@ -27,6 +27,18 @@ from settlement.manifest import DEFAULT_PATH
 
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
 
+# Paragraphs on one line each: the help's renderer wraps them to the terminal.
+_HELP = (
+    "Prove from the chain alone that every settlement was authorised, priced and booked correctly.\n\n"
+    "Rebuilds every balance from the contracts' events and compares it with their state; checks conservation per "
+    "currency; for every escrow, settlement and refund, checks the signatures, the roles in force, the conversion, "
+    "the rate against the reference rate and band, the deadlines and that each id resolves once; compiles the "
+    "sources with the manifest's compiler and settings and compares them with the deployed code. With --against, "
+    "also compares the node's export with the chain. With --statements, writes day statements.\n\n"
+    "Exit status: 0 every check passed, 1 a check failed, 2 the audit could not be made (no endpoint, a manifest "
+    "for another chain, a bad option)."
+)
+
 
 def audit(
     rpc_url: Annotated[
@@ -67,14 +79,7 @@ def audit(
     ] = None,
     progress: Annotated[bool, typer.Option(help="show progress bars on stderr")] = True,
 ) -> None:
-    """Prove from the chain alone that every settlement was authorised, priced and booked correctly.
-
-    Rebuilds every balance from the contracts' events and compares it with their state;
-    checks conservation per currency; for every escrow, settlement and refund, checks the
-    signatures, the roles in force, the conversion, the rate against the reference rate and
-    band, the deadlines and that each id resolves once; compiles the sources with the
-    manifest's compiler and settings and compares them with the deployed code.
-    """
+    """See ``_HELP`` (the text of ``--help``)."""
     err = Console(stderr=True)
     try:
         period = _period(from_date, to_date) if statements else None
@@ -98,6 +103,9 @@ def audit(
     else:
         result.report.render(Console())
     raise typer.Exit(0 if result.report.passed else 1)
+
+
+audit.__doc__ = _HELP
 
 
 def _period(first: str | None, last: str | None) -> Period:

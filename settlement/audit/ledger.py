@@ -102,14 +102,13 @@ class Replay:
         self,
         domain: Domain,
         vault: str,
-        fee_account: str,
         timestamps: dict[int, int],
         calls: dict[str, VaultCall | None],
         checks: dict[str, Check],
     ) -> None:
         self.domain = domain
         self.vault = vault
-        self.fee_account = fee_account
+        self.fee_account = ZERO_ADDRESS
         self.timestamps = timestamps
         self.calls = calls
         self.ledger = Ledger()
@@ -142,6 +141,10 @@ class Replay:
     def _on_ParticipantRegistered(self, log: Log) -> None:  # noqa: N802
         bic = log.args["bic"].rstrip(b"\0").decode("ascii", "replace")
         self.ledger.participants[log.args["participant"]] = ParticipantState(log.args["kind"], bic)
+        if log.args["kind"] == FEE_ACCOUNT:
+            # The vault registers its (immutable) fee account in its constructor: the chain, not
+            # the manifest, says which account fee legs go to.
+            self.fee_account = log.args["participant"]
 
     def _on_ParticipantCurrencyEnabled(self, log: Log) -> None:  # noqa: N802
         self.ledger.enabled.add((log.args["participant"], log.args["currency"]))
@@ -359,6 +362,13 @@ class Replay:
                 "liquidity provider was not an active, unfrozen liquidity provider",
                 liquidity_provider=self.ledger.name(a["liquidityProvider"]),
                 state=_state(lp),
+            )
+        debtor = self.ledger.participants.get(ins.debtor)
+        if debtor is None or not debtor.usable_as(BANK):
+            fail(
+                "debtor was not an active, unfrozen bank when settled",
+                debtor=self.ledger.name(ins.debtor),
+                state=_state(debtor),
             )
         creditor = self.ledger.participants.get(a["creditor"])
         if creditor is None or not creditor.usable_as(BANK):
