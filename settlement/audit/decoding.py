@@ -13,7 +13,7 @@ from eth_utils.crypto import keccak
 
 from settlement.chain import artifact
 from settlement.eip712 import CompactSignature, Instruction, Quote, Terms
-from settlement.vault import CALL_ARGUMENTS, SELECTORS, Action
+from settlement.vault import CALL_ARGUMENTS, SELECTORS, Action, SignedInstruction, SignedQuote
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,24 +103,12 @@ def decode_log(raw: dict[str, Any]) -> Log | None:
 
 
 @dataclass(frozen=True, slots=True)
-class SignedInstructionCall:
-    instruction: Instruction
-    signature: CompactSignature
-
-
-@dataclass(frozen=True, slots=True)
-class SignedQuoteCall:
-    quote: Quote
-    signature: CompactSignature
-
-
-@dataclass(frozen=True, slots=True)
 class ResolutionCall:
     """One settled or refunded position as the call gave it: the terms, and for a settlement the quote."""
 
     action: Action
     terms: Terms
-    quote: SignedQuoteCall | None
+    quote: SignedQuote | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +117,7 @@ class VaultCall:
     positions the call settled or refunded, in the order their events are emitted)."""
 
     function: str
-    escrows: tuple[SignedInstructionCall, ...] = ()
+    escrows: tuple[SignedInstruction, ...] = ()
     resolutions: tuple[ResolutionCall, ...] = ()
 
 
@@ -161,13 +149,13 @@ def decode_call(data: bytes) -> VaultCall | None:
     return VaultCall(name, resolutions=tuple(resolutions))
 
 
-def _signed_instruction(ins: tuple[Any, ...], sig: tuple[bytes, bytes]) -> SignedInstructionCall:
+def _signed_instruction(ins: tuple[Any, ...], sig: tuple[bytes, bytes]) -> SignedInstruction:
     i, nonce, debtor, creditor, sell, amount, buy, min_buy, deadline, details = ins
     instruction = Instruction(
         i, nonce, to_checksum_address(debtor), to_checksum_address(creditor), sell, amount, buy, min_buy, deadline,
         details,
     )  # fmt: skip
-    return SignedInstructionCall(instruction, CompactSignature(sig[0], sig[1]))
+    return SignedInstruction(instruction, CompactSignature(sig[0], sig[1]))
 
 
 def _terms(t: tuple[Any, ...]) -> Terms:
@@ -175,6 +163,6 @@ def _terms(t: tuple[Any, ...]) -> Terms:
     return Terms(i, to_checksum_address(debtor), to_checksum_address(creditor), sell, amount, buy, min_buy, deadline)
 
 
-def _quote(q: tuple[Any, ...]) -> SignedQuoteCall:
+def _quote(q: tuple[Any, ...]) -> SignedQuote:
     (sell, buy, rate, fee_bps, lp, expiry), sig = q
-    return SignedQuoteCall(Quote(sell, buy, rate, fee_bps, to_checksum_address(lp), expiry), CompactSignature(*sig))
+    return SignedQuote(Quote(sell, buy, rate, fee_bps, to_checksum_address(lp), expiry), CompactSignature(*sig))

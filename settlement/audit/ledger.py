@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from eth_utils.crypto import keccak
 
 from fx.conversion import BPS, convert
-from settlement.audit.decoding import Log, ResolutionCall, SignedInstructionCall, VaultCall
+from settlement.audit.decoding import Log, ResolutionCall, VaultCall
 from settlement.audit.report import Check, major
 from settlement.eip712 import Domain, Instruction, id_to_uuid, recover
-from settlement.vault import Action
+from settlement.vault import Action, SignedInstruction
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 OPERATOR_ROLE = keccak(text="OPERATOR_ROLE")
@@ -59,7 +59,7 @@ class Movement:
 @dataclass
 class EscrowRecord:
     log: Log
-    signed: SignedInstructionCall | None
+    signed: SignedInstruction | None
     sell_currency: str
     sell_amount: int
     debtor: str
@@ -250,9 +250,7 @@ class Replay:
             signer = f"invalid signature ({exc})"
         if signer != ins.debtor:
             fail("instruction not signed by its debtor", debtor=ins.debtor, signer=signer)
-        debtor = self.ledger.participants.get(ins.debtor)
-        if debtor is None or not debtor.usable_as(BANK):
-            fail("debtor was not an active, unfrozen bank", debtor=self.ledger.name(ins.debtor), state=_state(debtor))
+        self._require_usable(fail, "debtor", ins.debtor, BANK)
         if (ins.debtor, a["sellCurrency"]) not in self.ledger.enabled:
             fail("debtor not enabled for the currency", debtor=self.ledger.name(ins.debtor), currency=a["sellCurrency"])
         if self.timestamps[log.block] > ins.deadline:
@@ -260,7 +258,7 @@ class Replay:
         if self.paused:
             fail("escrowed while the network was paused")
 
-    def _escrow_call(self, log: Log) -> SignedInstructionCall | None:
+    def _escrow_call(self, log: Log) -> SignedInstruction | None:
         call = self.calls.get(log.tx_hash)
         k = self._escrows_in_tx[log.tx_hash]
         self._escrows_in_tx[log.tx_hash] += 1
@@ -356,27 +354,9 @@ class Replay:
             fail("quote is for another pair", quote=f"{quote.sell_currency.decode()}/{quote.buy_currency.decode()}")
         if quote.liquidity_provider != a["liquidityProvider"]:
             fail("liquidity provider differs from the quote's", quote=quote.liquidity_provider)
-        lp = self.ledger.participants.get(a["liquidityProvider"])
-        if lp is None or not lp.usable_as(LIQUIDITY_PROVIDER):
-            fail(
-                "liquidity provider was not an active, unfrozen liquidity provider",
-                liquidity_provider=self.ledger.name(a["liquidityProvider"]),
-                state=_state(lp),
-            )
-        debtor = self.ledger.participants.get(ins.debtor)
-        if debtor is None or not debtor.usable_as(BANK):
-            fail(
-                "debtor was not an active, unfrozen bank when settled",
-                debtor=self.ledger.name(ins.debtor),
-                state=_state(debtor),
-            )
-        creditor = self.ledger.participants.get(a["creditor"])
-        if creditor is None or not creditor.usable_as(BANK):
-            fail(
-                "creditor was not an active, unfrozen bank",
-                creditor=self.ledger.name(a["creditor"]),
-                state=_state(creditor),
-            )
+        self._require_usable(fail, "liquidity provider", a["liquidityProvider"], LIQUIDITY_PROVIDER)
+        self._require_usable(fail, "debtor", ins.debtor, BANK)
+        self._require_usable(fail, "creditor", a["creditor"], BANK)
         if now > quote.expiry:
             fail("quote had expired", expiry=quote.expiry, block_time=now)
         if quote.fee_bps > BPS:
@@ -455,6 +435,16 @@ class Replay:
             )
 
     # ------------------------------------------------------------------ helpers
+
+    def _require_usable(self, fail: Callable[..., None], role: str, address: str, kind: int) -> None:
+        """The participant was registered as ``kind``, active and not frozen at this point of the replay."""
+        p = self.ledger.participants.get(address)
+        if p is None or not p.usable_as(kind):
+            fail(
+                f"{role} was not an active, unfrozen {KIND_NAMES[kind]}",
+                state=_state(p),
+                **{role.replace(" ", "_"): self.ledger.name(address)},
+            )
 
     def _figures(self, buy_amount: int, buy: str, fee: int, sell: str) -> str:
         return f"buy {self.ledger.amount(buy_amount, buy)}, fee {self.ledger.amount(fee, sell)}"

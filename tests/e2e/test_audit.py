@@ -28,11 +28,12 @@ from scripts.bench_audit import Traffic
 from scripts.devnet import Devnet
 from scripts.network import Network, build_network
 from settlement.audit import run_audit
-from settlement.audit.decoding import ResolutionCall, SignedInstructionCall, VaultCall
+from settlement.audit.decoding import ResolutionCall, VaultCall
 from settlement.audit.statement import Period, statement, write_statement
 from settlement.chain import connect
 from settlement.eip712 import Quote
 from settlement.errors import ManifestError
+from settlement.vault import SignedInstruction
 from tests.conftest import ECB_RATES
 
 pytestmark = pytest.mark.devnet
@@ -222,7 +223,7 @@ def test_calldata_that_does_not_match_the_books_is_reported(audited: Audited, mo
                 ins.details_hash,
             )
             tampered["escrow"] = "0x" + ins.id.hex()
-            return VaultCall(call.function, (SignedInstructionCall(forged_ins, s.signature), *call.escrows[1:]))
+            return VaultCall(call.function, (SignedInstruction(forged_ins, s.signature), *call.escrows[1:]))
         return call
 
     monkeypatch.setattr(audit_module, "decode_call", tamper)
