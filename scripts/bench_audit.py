@@ -70,11 +70,11 @@ class Traffic:
     def instruction(
         self, d: DemoParticipant, c: DemoParticipant, sell: str, buy: str, deadline: int
     ) -> SignedInstruction:
-        counter = self.nonces.setdefault(d.address, itertools.count())
+        nonce = next(self.nonces.setdefault(d.address, itertools.count()))
         exponent = self.network.manifest.asset(sell).decimals
-        amount = (100 + (next(counter) % 50) * 37) * 10**exponent * (150 if exponent == 0 else 1)
+        amount = (100 + (nonce % 50) * 37) * 10**exponent * (150 if exponent == 0 else 1)
         ins = Instruction(
-            id=new_uetr(), nonce=next(self.nonces.setdefault("n" + d.address, itertools.count())),
+            id=new_uetr(), nonce=nonce,
             debtor=d.address, creditor=c.address, sell_currency=sell.encode(), sell_amount=amount,
             buy_currency=buy.encode(), min_buy_amount=0, deadline=deadline, details_hash=os.urandom(32),
         )  # fmt: skip

@@ -91,9 +91,8 @@ def check_bytecode(rpc: Rpc, manifest: Manifest, block: int, fresh: bool, check:
 
     names: dict[int, str] = {}
     compiled: dict[str, dict[str, Any]] = {}
-    for path, source in output["sources"].items():
+    for source in output["sources"].values():
         names.update(_declarations(source.get("ast", {})))
-        del path
     for path, contracts in output["contracts"].items():
         for name, c in contracts.items():
             if path.startswith("contracts/"):

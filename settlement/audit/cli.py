@@ -7,7 +7,6 @@ Exit status: 0 when every check passed, 1 when one failed (the report says which
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -147,5 +146,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("COLUMNS", "160")
     main()

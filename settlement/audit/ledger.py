@@ -184,7 +184,7 @@ class Replay:
         balance = self.ledger.balances[(participant, currency)]
         balance[0] += available
         balance[1] += escrowed
-        uetr = str(id_to_uuid(log.args["id"])) if "id" in log.args and _is_uetr(log.args["id"]) else ""
+        uetr = _uetr(log.args["id"]) if "id" in log.args else ""
         self.ledger.movements.append(
             Movement(participant, currency, log.block, log.index, log.tx_hash, kind, uetr, available, escrowed)
         )
