@@ -64,6 +64,9 @@ def _show(t: dict[str, Any]) -> None:
     fee = f", fee {format_minor(t['fee'], sell)} {sell}" if t.get("fee") is not None else ""
     prefix = "" if t["buy_amount"] is not None else "at least "
     typer.echo(f"buy       {prefix}{format_minor(bought, buy)} {buy}{fee}")
+    if t.get("review"):
+        r = t["review"]
+        typer.echo(f"review    {r['state']} ({r['code']}): {r['reason']}")
     for h in t["history"]:
         chain = h.get("chain") or {}
         where = (
@@ -84,6 +87,12 @@ def send(
         bool, typer.Option("--quote", help="lock a quote first; settle at it, its amount the minimum")
     ] = False,
     deadline_s: Annotated[int, typer.Option(help="seconds the transfer may take before it is refunded")] = 3600,
+    beneficiary: Annotated[
+        str | None, typer.Option(help="the beneficiary's name (screened; only its hash on chain)")
+    ] = None,
+    account: Annotated[str | None, typer.Option(help="the beneficiary's account (IBAN or number)")] = None,
+    country: Annotated[str | None, typer.Option(help="the beneficiary's country (ISO 3166 alpha-2)")] = None,
+    remittance: Annotated[str | None, typer.Option(help="remittance information for the beneficiary")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the transfer to FINAL")] = True,
     timeout_s: Annotated[float, typer.Option(help="how long --wait waits")] = 120.0,
     as_bic: AsOpt = None,
@@ -102,8 +111,12 @@ def send(
             quote_id, minimum = q["id"], int(q["buy_amount_minor"])
             if not as_json:
                 typer.echo(f"quote     {q['rate_decimal']} {ccy}/{buy}: buys {q['buy_amount']} {buy}, fee {q['fee']}")
+        party = {k: v for k, v in (("name", beneficiary), ("account", account), ("country", country)) if v}
+        details: dict[str, object] | None = {"beneficiary": party} if party else None
+        if remittance:
+            details = {**(details or {}), "remittance": remittance}
         t = client.send(to, ccy.upper(), amount, buy.upper(), min_buy_amount=minimum, deadline_s=deadline_s,
-                        quote_id=quote_id)  # fmt: skip
+                        quote_id=quote_id, details=details)  # fmt: skip
         if wait:
             t = client.wait(t["id"], timeout_s=timeout_s)
     except (CorridorError, TimeoutError, OSError) as exc:

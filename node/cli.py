@@ -24,7 +24,7 @@ def serve(
 
     from node.api.app import create_app
     from node.config import load_settings
-    from node.service import build_services, role_key
+    from node.service import build_services, operator_key, role_key
     from node.worker import Worker
     from settlement.errors import CorridorError
 
@@ -32,7 +32,11 @@ def serve(
     try:
         settings = load_settings()
         svc = build_services(settings)
-        runner = Worker(svc, role_key(settings, svc.manifest, "relayer")) if worker and settings.worker else None
+        runner = (
+            Worker(svc, role_key(settings, svc.manifest, "relayer"), operator_key(settings, svc.manifest))
+            if worker and settings.worker
+            else None
+        )
     except CorridorError as exc:
         typer.echo(f"corridor node: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -49,7 +53,7 @@ def worker(log_level: Annotated[str, typer.Option(help="debug, info, warning or 
     import threading
 
     from node.config import load_settings
-    from node.service import build_services, role_key
+    from node.service import build_services, operator_key, role_key
     from node.worker import Worker
     from settlement.errors import CorridorError
 
@@ -57,7 +61,7 @@ def worker(log_level: Annotated[str, typer.Option(help="debug, info, warning or 
     try:
         settings = load_settings()
         svc = build_services(settings)
-        runner = Worker(svc, role_key(settings, svc.manifest, "relayer"))
+        runner = Worker(svc, role_key(settings, svc.manifest, "relayer"), operator_key(settings, svc.manifest))
     except CorridorError as exc:
         typer.echo(f"corridor node: {exc}", err=True)
         raise typer.Exit(2) from None

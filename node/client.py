@@ -149,7 +149,9 @@ class BankClient:
         """The instruction and the API body for it, signed. ``to`` is a BIC or an address.
 
         Amounts as ``str``/``Decimal`` are major units ("250000.00"); as ``int`` minor units.
-        ``details`` (beneficiary, remittance) stay with the bank: only their keccak-256 is signed.
+        ``details`` (``{"beneficiary": {"name", "account", "country"}, "ordering_customer": {...},
+        "remittance": ...}``): only their keccak-256 is signed and goes on chain; the text itself is
+        sent to the node, which checks it against the hash and screens the names.
         """
         if self._key is None:
             raise CorridorError("this client has no signing key: give private_key to send")
@@ -184,6 +186,8 @@ class BankClient:
             },
             "signature": {"r": "0x" + signature.r.hex(), "vs": "0x" + signature.vs.hex()},
         }
+        if details is not None:
+            body["details"] = raw_details.decode()  # the exact text hashed: the node checks and screens it
         return instruction, body
 
     def submit(self, body: dict[str, Any], quote_id: str | None = None) -> dict[str, Any]:

@@ -50,6 +50,15 @@ class NodeSettings(BaseSettings):
     webhook_backoff_base_s: float = Field(1.0, gt=0)
     webhook_timeout_s: float = Field(5.0, gt=0, le=60)
 
+    # Risk, reconciliation, the operator's key and webhook.
+    risk_rules: Path | None = Field(None, description="a rules file loaded at start (refused whole if wrong)")
+    reconcile_interval_s: float = Field(60.0, ge=0, description="store vs chain every so often; 0: only on demand")
+    operator_key_on_node: bool = Field(
+        True, description="load the operator's key: freezes and pauses reach the vault, rejected reviews refund at once"
+    )
+    operator_webhook_url: str = Field("", description="where reconciliation mismatches are POSTed")
+    operator_webhook_secret: str = Field("", description="signs the operator's webhook deliveries (HMAC-SHA256)")
+
     @model_validator(mode="after")
     def _no_default_secrets_outside_devnet(self) -> Self:
         if self.environment != "devnet":

@@ -34,7 +34,7 @@ def onboard(
     address = to_checksum_address(address)
     if session.execute(select(Bank).where((Bank.bic == bic) | (Bank.address == address))).first():
         raise Conflict(f"a participant with BIC {bic} or address {address} exists", code="bank_exists")
-    bank = Bank(name=name, bic=bic, country=country, address=address, kind=kind, frozen=False, limits={},
+    bank = Bank(name=name, bic=bic, country=country, address=address, kind=kind, frozen=False,
                 currencies=[money.currency(c).code for c in currencies])  # fmt: skip
     session.add(bank)
     session.flush()

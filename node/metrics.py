@@ -11,3 +11,8 @@ TXS_SENT = Counter("corridor_txs_sent_total", "Transactions the relayer signed",
 TXS_ENDED = Counter("corridor_txs_ended_total", "Relayer transactions that failed or were dropped", ["status"])
 WORKER_ERRORS = Counter("corridor_worker_errors_total", "Errors of the pipeline loop (retried)", ["kind"])
 IS_LEADER = Gauge("corridor_worker_leader", "1 while this process holds the pipeline lease")
+RECONCILIATION_RUNS = Counter("corridor_reconciliation_runs_total", "Reconciliation runs by outcome", ["outcome"])
+RECONCILIATION_MISMATCHES = Gauge(
+    "corridor_reconciliation_mismatches", "Differences between the store and the chain found by the last run"
+)
+REVIEWS_PENDING = Gauge("corridor_reviews_pending", "Transfers held for the operator's review")

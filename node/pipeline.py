@@ -12,6 +12,7 @@ on chain are written by the watcher alone, from events.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections import defaultdict
@@ -25,6 +26,8 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 
 from fx.errors import FxError
 from fx.quotes import LockedQuote, QuoteEngine
+from node import audit_log
+from node.risk import Exposures, RulesInForce, facts_of
 from node.sender import LIVE, TxSender
 from node.store.db import Store
 from node.store.models import Bank, ChainEvent, ChainTx, EscrowBatch, NetworkState, Quote, Transfer
@@ -32,9 +35,10 @@ from node.transfers import instruction_of, lock_for_update, signature_of, transi
 from settlement.chain import decode_revert
 from settlement.errors import ContractError
 from settlement.lifecycle import TransferStatus
-from settlement.risk import LimitsOnly, RiskCheck, TransferFacts
+from settlement.risk import Decision, Outcome
 from settlement.vault import (
     Action,
+    Balance,
     SignedInstruction,
     SignedQuote,
     Vault,
@@ -47,6 +51,7 @@ log = logging.getLogger("corridor.pipeline")
 VAULT_BATCH_SIZE_MAX = 256
 RESOLVED_EVENTS = ("InstructionSettled", "InstructionRefunded")
 S = TransferStatus
+ACTOR = "node:pipeline"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +94,18 @@ class Pipeline:
         vault: Vault,
         sender: TxSender,
         quotes: QuoteEngine,
-        risk: RiskCheck | None = None,
+        risk: RulesInForce | None = None,
         settings: PipelineSettings | None = None,
         clock: Callable[[], float] = time.time,
+        operator: TxSender | None = None,
     ) -> None:
         self.store = store
         self.vault = vault
         self.sender = sender
         self.quotes = quotes
-        self.risk = risk or LimitsOnly()
+        self.risk = risk or RulesInForce(store, vault.manifest.assets)
+        self.operator = operator
+        """The operator's sender: refunds a transfer the review rejected before its deadline (None: at the deadline)."""
         self.settings = settings or PipelineSettings()
         self.clock = clock
         self._busy_slots: set[int] = set()
@@ -128,30 +136,47 @@ class Pipeline:
             open_slots = set(session.scalars(select(EscrowBatch.slot).where(EscrowBatch.open.is_(True))))
         by_address = {b.address.lower(): b for b in banks.values()}
         rejected: dict[str, tuple[str, str]] = {}
+        held: dict[str, Decision] = {}
+        large_new: set[str] = set()
         ready: list[Transfer] = []
+        balances: dict[tuple[str, str], Balance] = {}
+
+        def balance(participant: str, ccy: str) -> Balance:
+            if (participant, ccy) not in balances:
+                balances[(participant, ccy)] = self.vault.balance(participant, ccy)
+            return balances[(participant, ccy)]
+
+        with self.store.transaction(write=False) as session:
+            engine = self.risk.current(session)
+            exposures = Exposures(session, engine.rules, pending, dt.datetime.now(dt.UTC),
+                                  lambda who, ccy: balance(who, ccy).total)  # fmt: skip
         for t in pending:
             if t.deadline <= now_s + settings.settle_margin_s:
                 rejected[t.id] = ("deadline_passed", f"its deadline {t.deadline} passed before it could be escrowed")
                 continue
             debtor, creditor = banks[t.bank_id], by_address.get(t.creditor.lower())
-            decision = self.risk.check(
-                TransferFacts(
-                    id=t.id,
-                    debtor_bic=debtor.bic,
-                    creditor_bic=creditor.bic if creditor else "",
-                    debtor_country=debtor.country,
-                    creditor_country=creditor.country if creditor else "",
-                    sell_currency=t.sell_currency,
-                    sell_amount=t.sell_amount,
-                    buy_currency=t.buy_currency,
-                    limits=dict(debtor.limits or {}),
-                )
-            )
-            if not decision.approved:
+            if t.review == "rejected":
+                rejected[t.id] = ("review_rejected", t.review_reason)
+                continue
+            if t.review is not None:
+                ready.append(t)  # decided before (a batch that failed and came back): not checked again
+                continue
+            if debtor.frozen or (creditor is not None and creditor.frozen):
+                who = debtor if debtor.frozen else creditor
+                assert who is not None
+                rejected[t.id] = ("bank_frozen", f"{who.bic} was frozen by the operator before it escrowed")
+                continue
+            decision = engine.check(facts_of(t, debtor, creditor), exposures.of(t, debtor))
+            if decision.outcome is Outcome.REJECT:
                 rejected[t.id] = (decision.code, decision.reason)
-            else:
-                ready.append(t)
-        ready = self._fit_funds(ready, in_flight, rejected)
+                continue
+            if decision.outcome is Outcome.REVIEW:
+                held[t.id] = decision
+            if decision.large_new_beneficiary:
+                large_new.add(t.id)
+            exposures.count(t, decision.large_new_beneficiary)
+            ready.append(t)
+        ready = self._fit_funds(ready, in_flight, rejected, balance)
         plans: list[tuple[int, _Plan, bytes, int]] = []
         for chunk in _chunks(ready, settings.batch_size_max):
             slot = self._free_slot(open_slots)
@@ -184,6 +209,9 @@ class Pipeline:
                     session.flush()
                     for position, tid in enumerate(ids):
                         rows[tid].batch_id, rows[tid].position = batch.id, position
+                        rows[tid].large_new = tid in large_new
+                        if tid in held:
+                            self._hold(session, rows[tid], held[tid])
                     sent.append(tx.id)
         except BaseException:
             self.sender.forget_nonce()
@@ -204,8 +232,20 @@ class Pipeline:
             out[(debtor, ccy)] += amount
         return out
 
+    @staticmethod
+    def _hold(session: Session, t: Transfer, decision: Decision) -> None:
+        """Escrow it, but settle it only once the operator approves (``/v1/admin/reviews``)."""
+        t.review, t.review_code, t.review_reason = "pending", decision.code, decision.reason
+        t.status_reason, t.status_code = decision.reason, decision.code
+        audit_log.append(session, "node:risk", "transfer.held_for_review", f"transfer:{t.id}",
+                         {"code": decision.code, "reason": decision.reason})  # fmt: skip
+
     def _fit_funds(
-        self, ready: list[Transfer], in_flight: dict[tuple[str, str], int], rejected: dict[str, tuple[str, str]]
+        self,
+        ready: list[Transfer],
+        in_flight: dict[tuple[str, str], int],
+        rejected: dict[str, tuple[str, str]],
+        balance: Callable[[str, str], Balance],
     ) -> list[Transfer]:
         """Keep what the debtors' available balances cover, in arrival order.
 
@@ -214,7 +254,7 @@ class Pipeline:
         waits a tick rather than be refused on a figure counted twice.
         """
         keys = {(t.debtor, t.sell_currency) for t in ready}
-        left = {k: self.vault.balance(k[0], k[1]).available - in_flight.get(k, 0) for k in keys}
+        left = {k: balance(k[0], k[1]).available - in_flight.get(k, 0) for k in keys}
         fits: list[Transfer] = []
         for t in ready:
             key = (t.debtor, t.sell_currency)
@@ -270,9 +310,9 @@ class Pipeline:
             return matching if name == "ParticipantNotUsable" else matching[-1:]
         return []
 
-    def _estimate(self, data: bytes) -> int | ContractError:
+    def _estimate(self, data: bytes, sender: TxSender | None = None) -> int | ContractError:
         """Gas for the call with a margin, or the vault's custom error it would revert with."""
-        call = {"from": self.sender.address, "to": self.vault.manifest.vault, "data": "0x" + data.hex()}
+        call = {"from": (sender or self.sender).address, "to": self.vault.manifest.vault, "data": "0x" + data.hex()}
         try:
             gas = int(self.vault.w3.eth.estimate_gas(call))  # type: ignore[arg-type]
         except (ContractCustomError, ContractLogicError) as exc:
@@ -289,7 +329,7 @@ class Pipeline:
         for tid, row in lock_for_update(session, list(rejected)).items():
             if row.status == S.RECEIVED.value and row.batch_id is None:
                 code, reason = rejected[tid]
-                transition(session, row, S.REJECTED, reason, code=code)
+                transition(session, row, S.REJECTED, reason, code=code, actor=ACTOR)
 
     # ================================================================== settle / refund
 
@@ -349,6 +389,8 @@ class Pipeline:
         actions: dict[str, Action] = {}
         quote_of: dict[str, LockedQuote] = {}
         waiting: dict[str, str] = {}
+        early: set[str] = set()
+        """Refunds before the deadline (rejected by review): only the operator's key may send those."""
         for t in transfers:
             if t.id in done:
                 actions[t.id] = Action.RESOLVED
@@ -358,6 +400,11 @@ class Pipeline:
                 actions[t.id] = Action.KEEP
             elif now_s > t.deadline + settings.refund_margin_s:
                 actions[t.id] = Action.REFUND
+            elif t.review == "rejected":
+                actions[t.id] = Action.REFUND
+                early.add(t.id)
+            elif t.review == "pending":
+                actions[t.id], waiting[t.id] = Action.KEEP, t.review_reason
             elif now_s >= t.deadline - settings.settle_margin_s:
                 actions[t.id] = Action.KEEP
             else:
@@ -366,6 +413,20 @@ class Pipeline:
                     actions[t.id], waiting[t.id] = Action.KEEP, why
                 else:
                     actions[t.id], quote_of[t.id] = Action.SETTLE, quote
+        sender = self.sender
+        if early:
+            if self.operator is None:
+                for tid in early:
+                    actions[tid] = Action.KEEP
+                    waiting[tid] = ("rejected by the operator's review: refunded after its deadline (this node has no "
+                                    "operator key to refund it sooner)")  # fmt: skip
+            else:
+                # The vault lets only the escrower settle and only an operator refund early: one
+                # transaction cannot do both, so the settlements of this batch wait for the next round.
+                sender = self.operator
+                for tid, action in actions.items():
+                    if action is Action.SETTLE:
+                        actions[tid] = Action.KEEP
         for _ in range(settings.simulations_max):
             acting = [tid for tid, a in actions.items() if a in (Action.SETTLE, Action.REFUND)]
             if not acting:
@@ -386,12 +447,12 @@ class Pipeline:
                 items.append((instruction_of(t).terms(), action, qi))
             data = resolve_batch_calldata(self.sender.address, batch.slot, items, quotes)
             try:
-                error = self._estimate(data)
+                error = self._estimate(data, sender)
             except Hold as hold:
                 log.warning("resolve of batch %s held: %s", batch.id, hold)
                 return 0
             if isinstance(error, int):
-                return self._send_resolve(batch, transfers, actions, quote_of, data, error)
+                return self._send_resolve(batch, transfers, actions, quote_of, data, error, sender)
             keep = self._keep_for(transfers, actions, quote_of, error)
             if not keep:
                 log.warning("resolve of batch %s held: %s", batch.id, error)
@@ -450,6 +511,7 @@ class Pipeline:
         quote_of: dict[str, LockedQuote],
         data: bytes,
         gas: int,
+        sender: TxSender,
     ) -> int:
         acting = [t.id for t in transfers if actions[t.id] in (Action.SETTLE, Action.REFUND)]
         payload = {
@@ -458,13 +520,13 @@ class Pipeline:
             "items": [[t.id, actions[t.id].name.lower()] for t in transfers],
             "quotes": {tid: q.to_dict() for tid, q in quote_of.items() if actions[tid] is Action.SETTLE},
         }
-        fees = self.sender.fees()
+        fees = sender.fees()
         try:
             with self.store.transaction() as session:
                 rows = lock_for_update(session, acting)
                 if any(r.status != S.ESCROWED.value or r.resolve_tx_id is not None for r in rows.values()):
                     return 0
-                tx = self.sender.prepare(session, "resolve", self.vault.manifest.vault, data, gas, payload, fees)
+                tx = sender.prepare(session, "resolve", self.vault.manifest.vault, data, gas, payload, fees)
                 session.flush()
                 for tid in acting:
                     rows[tid].resolve_tx_id = tx.id
@@ -472,9 +534,9 @@ class Pipeline:
                         rows[tid].rate = quote_of[tid].rate
                 tx_id = tx.id
         except BaseException:
-            self.sender.forget_nonce()
+            sender.forget_nonce()
             raise
-        self.sender.broadcast(tx_id)
+        sender.broadcast(tx_id)
         return len(acting)
 
     def _note_waiting(self, waiting: dict[str, str]) -> None:
@@ -518,7 +580,12 @@ class Pipeline:
                         row.batch_id, row.position = None, None
                         if tid in named:
                             transition(
-                                session, row, S.REJECTED, f"the vault refused it: {tx.error}", code="escrow_failed"
+                                session,
+                                row,
+                                S.REJECTED,
+                                f"the vault refused it: {tx.error}",
+                                code="escrow_failed",
+                                actor=ACTOR,
                             )
                 elif tx.kind == "resolve":
                     for row in session.scalars(select(Transfer).where(Transfer.resolve_tx_id == tx.id)):

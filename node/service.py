@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import select
 from web3 import HTTPProvider, Web3
 
@@ -9,14 +11,18 @@ from fx.config import build_provider, load_pricing
 from fx.quotes import QuoteEngine, QuoteSigner
 from node.api.deps import Services
 from node.config import NodeSettings
+from node.risk import store_rules
 from node.store.db import Store
-from node.store.models import Bank
+from node.store.models import Bank, RiskRulesVersion
 from settlement.chain import RPC_TIMEOUT_S
 from settlement.eip712 import Domain
-from settlement.errors import ConfigurationError
+from settlement.errors import ConfigurationError, KeyError_
 from settlement.keys import DEVNET_CHAIN_ID, load_key
 from settlement.manifest import Manifest
+from settlement.risk import load_rules_file
 from settlement.vault import Vault
+
+log = logging.getLogger("corridor.node")
 
 
 def role_key(settings: NodeSettings, manifest: Manifest, role: str) -> str:
@@ -25,11 +31,35 @@ def role_key(settings: NodeSettings, manifest: Manifest, role: str) -> str:
     return load_key(role, keystore=settings.keystore, chain_id=manifest.chain_id, devnet=devnet)
 
 
+def operator_key(settings: NodeSettings, manifest: Manifest) -> str | None:
+    """The operator's key for the worker, or None (not wanted, or not available: logged)."""
+    if not settings.operator_key_on_node:
+        return None
+    try:
+        return role_key(settings, manifest, "operator")
+    except KeyError_ as exc:
+        log.warning("no operator key on this node (%s): freezes and pauses stay off chain, and a transfer the "
+                    "review rejects is refunded at its deadline", exc)  # fmt: skip
+        return None
+
+
+def load_rules_at_start(settings: NodeSettings, store: Store, manifest: Manifest) -> None:
+    """Put ``CORRIDOR_NODE_RISK_RULES`` in force, unless the same document already is; a bad file stops the start."""
+    if settings.risk_rules is None:
+        return
+    rules = load_rules_file(settings.risk_rules, manifest.assets)
+    with store.transaction() as session:
+        newest = session.scalar(select(RiskRulesVersion.text).order_by(RiskRulesVersion.id.desc()).limit(1))
+        if newest != rules.text:
+            store_rules(session, rules, str(settings.risk_rules.resolve()), "operator:rules-file")
+
+
 def build_services(settings: NodeSettings) -> Services:
     """Everything the API and the worker share. The chain need not answer yet (``/readyz`` says so)."""
     manifest = Manifest.load(settings.manifest)
     store = Store(settings.store_url)
     store.migrate()
+    load_rules_at_start(settings, store, manifest)
     w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": RPC_TIMEOUT_S}))
     domain = Domain(manifest.chain_id, manifest.vault)
     signer = QuoteSigner(domain, role_key(settings, manifest, "oracle"))

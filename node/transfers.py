@@ -8,17 +8,28 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from node import metrics, webhooks
+from node import audit_log, metrics, webhooks
 from node.api.errors import Conflict, Forbidden, NotFound, Unprocessable
-from node.api.schemas import ChainReference, InstructionIn, TransferCreate, TransferEventPublic, TransferPublic
+from node.api.schemas import (
+    ChainReference,
+    InstructionIn,
+    ReviewPublic,
+    TransferCreate,
+    TransferEventPublic,
+    TransferPublic,
+)
 from node.auth import Principal, Role
+from node.risk import beneficiary_key
 from node.store.models import Bank, NetworkState, Quote, SeenBlock, Transfer, TransferEvent
 from settlement.eip712 import CompactSignature, Domain, Instruction, id_to_uuid, recover, uuid_to_id
 from settlement.lifecycle import TransferStatus, check_transition
@@ -123,6 +134,7 @@ def accept(session: Session, principal: Principal, body: TransferCreate, ctx: Ac
             {"recovered": signer, "expected": bank.address},
             code="bad_signature",
         )
+    details = _check_details(body) if body.details is not None else None
     quote = _check_quote(session, principal, body, ctx.now_s) if body.quote_id else None
     if session.get(Transfer, uetr) is not None:
         raise Conflict(f"a transfer with UETR {uetr} exists: a UETR is used once", code="duplicate_uetr")
@@ -146,6 +158,8 @@ def accept(session: Session, principal: Principal, body: TransferCreate, ctx: Ac
         signature_r=body.signature.r,
         signature_vs=body.signature.vs,
         quote_id=quote.id if quote else None,
+        details=details,
+        beneficiary_key=beneficiary_key(instruction.creditor, details),
         status=TransferStatus.RECEIVED.value,
         status_reason="accepted: signature verified",
         status_code="",
@@ -156,6 +170,10 @@ def accept(session: Session, principal: Principal, body: TransferCreate, ctx: Ac
         TransferEvent(status=TransferStatus.RECEIVED.value, reason=transfer.status_reason, code="", at=now)
     )
     session.add(transfer)
+    audit_log.append(session, f"bank:{bank.bic}", "transfer.status", f"transfer:{uetr}",
+                     {"to": TransferStatus.RECEIVED.value, "reason": transfer.status_reason,
+                      "sell": f"{i.sell_amount} {i.sell_currency}", "buy_currency": i.buy_currency,
+                      "creditor": creditor.bic})  # fmt: skip
     return transfer
 
 
@@ -179,6 +197,31 @@ def uetr_of(raw: bytes) -> str:
         return str(id_to_uuid(bytes(raw)))
     except ValueError:
         return "0x" + bytes(raw).hex()
+
+
+def _check_details(body: TransferCreate) -> dict[str, Any]:
+    assert body.details is not None
+    digest = "0x" + keccak(body.details.encode()).hex()
+    if digest != body.instruction.details_hash:
+        raise Unprocessable(
+            "the details' keccak-256 is not the instruction's details_hash: send the exact text that was hashed",
+            {"field": "details", "keccak256": digest, "details_hash": body.instruction.details_hash},
+            code="details_mismatch",
+        )
+    try:
+        parsed = json.loads(body.details)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict) or not all(
+        isinstance(parsed.get(k, {}), dict) for k in ("beneficiary", "ordering_customer")
+    ):
+        raise Unprocessable(
+            "details must be a JSON object; beneficiary and ordering_customer, when given, objects with name, "
+            "account and country",
+            {"field": "details"},
+            code="invalid_details",
+        )
+    return parsed
 
 
 def _check_quote(session: Session, principal: Principal, body: TransferCreate, now_s: int) -> Quote:
@@ -213,13 +256,16 @@ def transition(
     reason: str,
     ref: ChainReference | None = None,
     code: str = "",
+    actor: str = "node",
 ) -> None:
-    """Move a transfer to ``status``, append the step to its history and owe the bank a webhook.
+    """Move a transfer to ``status``, append the step to its history and the audit log, and owe
+    the bank a webhook.
 
     The lifecycle is enforced (:func:`settlement.lifecycle.check_transition`); the history
-    entry and the webhook delivery are written in the caller's transaction.
+    entry, the audit entry and the webhook delivery are written in the caller's transaction.
     """
-    check_transition(TransferStatus(transfer.status), status)
+    previous = transfer.status
+    check_transition(TransferStatus(previous), status)
     now = dt.datetime.now(dt.UTC)
     transfer.status, transfer.status_reason, transfer.status_code, transfer.updated_at = status.value, reason, code, now
     event = TransferEvent(
@@ -235,6 +281,8 @@ def transition(
     session.add(event)
     metrics.TRANSITIONS.labels(status.value).inc()
     chain = None if ref is None else ref.model_dump(exclude={"confirmations"})
+    change = {"from": previous, "to": status.value, "code": code, "reason": reason, "chain": chain}
+    audit_log.append(session, actor, "transfer.status", f"transfer:{transfer.id}", change)
     webhooks.enqueue(session, transfer, status, reason, code, chain)
 
 
@@ -245,7 +293,14 @@ def cancel(session: Session, principal: Principal, transfer_id: str) -> Transfer
             f"transfer {transfer_id} is {transfer.status}: only a transfer that has not escrowed can be cancelled",
             code="not_cancellable",
         )
-    transition(session, transfer, TransferStatus.REJECTED, "cancelled by the bank", code="cancelled")
+    transition(
+        session,
+        transfer,
+        TransferStatus.REJECTED,
+        "cancelled by the bank",
+        code="cancelled",
+        actor=f"bank:{principal.bic}",
+    )
     return transfer
 
 
@@ -325,6 +380,14 @@ def public(transfer: Transfer, head: int | None = None) -> TransferPublic:
         fee=transfer.fee,
         deadline=transfer.deadline,
         quote_id=transfer.quote_id,
+        review=ReviewPublic(
+            state=transfer.review,
+            code=transfer.review_code,
+            reason=transfer.review_reason,
+            reviewed_at=transfer.reviewed_at,
+        )
+        if transfer.review
+        else None,
         created_at=transfer.created_at,
         updated_at=transfer.updated_at,
         history=[

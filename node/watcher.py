@@ -41,6 +41,7 @@ from settlement.manifest import Manifest
 
 log = logging.getLogger("corridor.watcher")
 S = TransferStatus
+ACTOR = "node:watcher"
 
 _SIGNATURES = {
     "InstructionEscrowed": ("InstructionEscrowed(bytes32,address,bytes3,uint128)", ["bytes3", "uint128"],
@@ -196,11 +197,16 @@ class Watcher:
             ref = ChainReference(tx_hash=e.tx_hash, block_number=e.block_number, log_index=e.log_index)
             status = S(t.status)
             if e.name == "InstructionEscrowed" and status is S.RECEIVED:
-                transition(session, t, S.ESCROWED, f"escrowed in block {e.block_number}", ref, code="escrowed")
+                if t.review == "pending":
+                    transition(session, t, S.ESCROWED, f"escrowed in block {e.block_number}; {t.review_reason}", ref,
+                               code=t.review_code, actor=ACTOR)  # fmt: skip
+                else:
+                    transition(session, t, S.ESCROWED, f"escrowed in block {e.block_number}", ref, code="escrowed",
+                               actor=ACTOR)  # fmt: skip
             elif e.name == "InstructionSettled" and status is S.ESCROWED:
                 t.buy_amount, t.fee = int(e.data["buyAmount"]), int(e.data["fee"])
                 why = f"settled in block {e.block_number}: FINAL after {self.settings.confirmations} confirmations"
-                transition(session, t, S.SETTLED, why, ref, code="settled")
+                transition(session, t, S.SETTLED, why, ref, code="settled", actor=ACTOR)
             elif e.name == "InstructionRefunded" and status is S.ESCROWED:
                 t.status_reason = (
                     f"refunded in block {e.block_number}: REFUNDED after {self.settings.confirmations} confirmations"
@@ -239,9 +245,11 @@ class Watcher:
             ).all()
             for t, e in rows:
                 ref = ChainReference(tx_hash=e.tx_hash, block_number=e.block_number, log_index=e.log_index)
-                what = "settled" if target is S.FINAL else "refunded"
+                what, code = ("settled", "final") if target is S.FINAL else ("refunded", "refunded")
+                if target is S.REFUNDED and t.review == "rejected":
+                    what, code = f"rejected by the operator's review ({t.review_reason}); refunded", "review_rejected"
                 transition(session, t, target, f"{what} in block {e.block_number}, {head - e.block_number + 1} "
-                           f"confirmations (needs {k})", ref, code=target.value.lower())  # fmt: skip
+                           f"confirmations (needs {k})", ref, code=code, actor=ACTOR)  # fmt: skip
 
     # ------------------------------------------------------------------ reorganisations
 
@@ -288,7 +296,7 @@ class Watcher:
         while order.index(S(t.status)) > order.index(target):
             back = order[order.index(S(t.status)) - 1]
             transition(session, t, back, f"a chain reorganisation from block {fork} undid it; it is being sent again",
-                       code="reorg")  # fmt: skip
+                       code="reorg", actor=ACTOR)  # fmt: skip
         if "InstructionSettled" not in left:
             t.buy_amount = t.fee = None
         if not left & set(RESOLVED_EVENTS) and t.batch_id is not None:

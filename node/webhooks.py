@@ -112,6 +112,9 @@ class WebhookSettings:
     timeout_s: float = 5.0
     batch_max: int = 100
     workers: int = 4
+    operator_url: str = ""
+    """Where the operator's deliveries (``bank_id`` null: reconciliation mismatches) go; empty: kept pending."""
+    operator_secret: str = ""
 
 
 class Deliverer:
@@ -126,15 +129,27 @@ class Deliverer:
     def tick(self) -> int:
         now = dt.datetime.now(dt.UTC)
         with self.store.transaction(write=False) as session:
-            due = list(
-                session.execute(
+            due: list[tuple[str, dict[str, Any], str, str]] = [
+                (r[0], r[1], r[2], r[3])
+                for r in session.execute(
                     select(WebhookDelivery.id, WebhookDelivery.body, Webhook.url, Webhook.secret)
                     .join(Webhook, Webhook.bank_id == WebhookDelivery.bank_id)
                     .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
                     .order_by(WebhookDelivery.created_at)
                     .limit(self.settings.batch_max)
                 )
-            )
+            ]
+            if self.settings.operator_url:
+                due += [
+                    (delivery_id, body, self.settings.operator_url, self.settings.operator_secret)
+                    for delivery_id, body in session.execute(
+                        select(WebhookDelivery.id, WebhookDelivery.body)
+                        .where(WebhookDelivery.bank_id.is_(None), WebhookDelivery.status == "pending",
+                               WebhookDelivery.next_attempt_at <= now)
+                        .order_by(WebhookDelivery.created_at)
+                        .limit(self.settings.batch_max)
+                    )
+                ]  # fmt: skip
         if not due:
             return 0
         outcomes = list(self._pool.map(lambda row: (row[0], self._post(row[1], row[2], row[3])), due))

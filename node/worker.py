@@ -14,13 +14,17 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 
 from node import metrics
 from node.api.deps import Services
 from node.pipeline import Pipeline, PipelineSettings
+from node.reconcile import reconcile
+from node.risk import RulesInForce
 from node.sender import SenderSettings, TxSender
 from node.store.models import Lease
+from node.switches import Switches
 from node.watcher import Watcher, WatcherSettings
 from node.webhooks import Deliverer, WebhookSettings
 
@@ -29,26 +33,33 @@ BACKOFF_MAX_S = 5.0
 
 
 class Worker:
-    def __init__(self, svc: Services, relayer_key: str) -> None:
+    def __init__(self, svc: Services, relayer_key: str, operator_key: str | None = None) -> None:
+        """``operator_key`` (optional) carries freezes and pauses to the vault and refunds a transfer the
+        review rejected before its deadline; without it those refunds wait for the deadline."""
         assert svc.vault is not None, "the worker needs a chain"
         s = svc.settings
         self.svc = svc
         self.store = svc.store
-        self.sender = TxSender(
-            svc.vault.w3,
-            relayer_key,
-            svc.store,
-            SenderSettings(confirmations=s.confirmations, stuck_after_s=s.stuck_after_s, fee_cap_wei=s.fee_cap_wei),
-            chain_id=svc.manifest.chain_id,
+        sender_settings = SenderSettings(confirmations=s.confirmations, stuck_after_s=s.stuck_after_s,
+                                         fee_cap_wei=s.fee_cap_wei)  # fmt: skip
+        self.sender = TxSender(svc.vault.w3, relayer_key, svc.store, sender_settings, chain_id=svc.manifest.chain_id)
+        self.operator = (
+            TxSender(svc.vault.w3, operator_key, svc.store, sender_settings, chain_id=svc.manifest.chain_id)
+            if operator_key
+            else None
         )
+        self.switches = Switches(svc.store, svc.vault, self.operator) if self.operator else None
         self.watcher = Watcher(svc.store, svc.vault.w3, svc.manifest, WatcherSettings(confirmations=s.confirmations))
-        self.pipeline = Pipeline(svc.store, svc.vault, self.sender, svc.quotes, svc.risk,
-                                 PipelineSettings(batch_size_max=s.batch_size_max))  # fmt: skip
+        self.risk = RulesInForce(svc.store, svc.manifest.assets, s.risk_rules.parent if s.risk_rules else s.data_dir)
+        self.pipeline = Pipeline(svc.store, svc.vault, self.sender, svc.quotes, self.risk,
+                                 PipelineSettings(batch_size_max=s.batch_size_max), operator=self.operator)  # fmt: skip
         self.deliverer = Deliverer(
             svc.store,
             WebhookSettings(attempts_max=s.webhook_attempts_max, backoff_base_s=s.webhook_backoff_base_s,
-                            timeout_s=s.webhook_timeout_s),
+                            timeout_s=s.webhook_timeout_s, operator_url=s.operator_webhook_url,
+                            operator_secret=s.operator_webhook_secret),
         )  # fmt: skip
+        self._next_reconcile_s = time.monotonic() + s.reconcile_interval_s
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leader = False
         self._threads: list[threading.Thread] = []
@@ -57,7 +68,12 @@ class Worker:
     def step(self) -> None:
         """One round of the pipeline: read the chain, follow transactions, send what is due."""
         head = self.watcher.tick()
-        self.pipeline.release(self.sender.poll(head))
+        ended = self.sender.poll(head)
+        if self.operator is not None:
+            ended += self.operator.poll(head)
+        self.pipeline.release(ended)
+        if self.switches is not None:
+            self.switches.sync()
         self.pipeline.escrow()
         self.pipeline.resolve()
 
@@ -83,6 +99,10 @@ class Worker:
             threading.Thread(target=self._loop, args=("pipeline", self._pipeline_round), daemon=True),
             threading.Thread(target=self._loop, args=("webhooks", self._webhook_round), daemon=True),
         ]
+        if self.svc.settings.reconcile_interval_s > 0:
+            self._threads.append(
+                threading.Thread(target=self._loop, args=("reconcile", self._reconcile_round), daemon=True)
+            )
         for t in self._threads:
             t.start()
 
@@ -99,6 +119,15 @@ class Worker:
 
     def _webhook_round(self) -> bool:
         return self.leader and self.deliverer.tick() > 0
+
+    def _reconcile_round(self) -> bool:
+        """Every ``reconcile_interval_s``, on the leader: the store against the chain."""
+        if not self.leader or time.monotonic() < self._next_reconcile_s:
+            return False
+        self._next_reconcile_s = time.monotonic() + self.svc.settings.reconcile_interval_s
+        s = self.svc.settings
+        reconcile(self.store, s.rpc_url, self.svc.manifest, s.confirmations, "schedule")
+        return False
 
     def _loop(self, name: str, round_: object) -> None:
         assert callable(round_)

@@ -11,6 +11,7 @@ import typer
 from fx.cli import app as fx_app
 from node.bank_cli import app as bank_app
 from node.cli import app as node_app
+from node.ops_cli import audit_log_app, reconcile, risk_app
 from settlement.audit.cli import audit
 
 app = typer.Typer(
@@ -19,7 +20,10 @@ app = typer.Typer(
 app.add_typer(fx_app, name="fx")
 app.add_typer(node_app, name="node")
 app.add_typer(bank_app, name="bank")
+app.add_typer(audit_log_app, name="audit-log")
+app.add_typer(risk_app, name="risk")
 app.command("audit")(audit)
+app.command("reconcile")(reconcile)
 
 
 def main() -> None:

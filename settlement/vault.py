@@ -43,6 +43,11 @@ class Balance:
     escrowed: int
     flags: int
 
+    @property
+    def total(self) -> int:
+        """Available and escrowed: the participant's settlement balance."""
+        return self.available + self.escrowed
+
 
 # The settlement calls' argument types, for encoding calldata directly (the node) and for
 # decoding it from mined transactions (the auditor).

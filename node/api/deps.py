@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -16,7 +16,6 @@ from node.config import NodeSettings
 from node.store.db import Store
 from settlement.eip712 import Domain
 from settlement.manifest import Manifest
-from settlement.risk import LimitsOnly, RiskCheck
 from settlement.vault import Vault
 
 
@@ -29,7 +28,6 @@ class Services:
     quotes: QuoteEngine
     vault: Vault | None = None
     """None when the node runs without a chain connection (tests of the API alone)."""
-    risk: RiskCheck = field(default_factory=LimitsOnly)
 
 
 def services(request: Request) -> Services:
@@ -86,7 +84,14 @@ def reader(who: CurrentPrincipal) -> Principal:
     return who
 
 
+def auditor_or_operator(who: CurrentPrincipal) -> Principal:
+    if who.role not in (Role.AUDITOR, Role.OPERATOR):
+        raise Forbidden("this route needs the auditor's or the operator's API key")
+    return who
+
+
 CurrentBank = Annotated[Principal, Depends(bank)]
+AuditorOrOperator = Annotated[Principal, Depends(auditor_or_operator)]
 Auditor = Annotated[Principal, Depends(auditor)]
 Operator = Annotated[Principal, Depends(operator)]
 Reader = Annotated[Principal, Depends(reader)]

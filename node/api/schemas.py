@@ -13,6 +13,7 @@ from settlement.lifecycle import TransferStatus
 from settlement.money import AMOUNT_MINOR_MAX
 
 TRANSFER_BATCH_MAX = 200
+DETAILS_LENGTH_MAX = 8_192
 _HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
@@ -86,6 +87,18 @@ class TransferCreate(_Body):
     instruction: InstructionIn
     signature: SignatureIn
     quote_id: Hex32 | None = Field(None, description="a quote from POST /v1/quotes to settle at")
+    details: str | None = Field(
+        None,
+        max_length=DETAILS_LENGTH_MAX,
+        description=(
+            "the beneficiary and remittance details, as the exact JSON text whose keccak-256 is "
+            "`instruction.details_hash` (so the node can check them against the signature). An object, e.g. "
+            '`{"beneficiary": {"name", "account", "country"}, "ordering_customer": {"name", "country"}, '
+            '"remittance": "..."}`; the names and countries are screened against the sanctions list, and the '
+            "beneficiary's account tells a new beneficiary from one paid before. They stay in the node's store, "
+            "never on chain."
+        ),
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -128,6 +141,15 @@ class TransferEventPublic(BaseModel):
     chain: ChainReference | None = None
 
 
+class ReviewPublic(BaseModel):
+    """Why a transfer was held for the operator's review, and what the operator decided."""
+
+    state: str = Field(description="pending (escrowed, not settled until approved), approved or rejected")
+    code: str = Field(description="the rule that held it: review_amount or review_screening")
+    reason: str
+    reviewed_at: dt.datetime | None = None
+
+
 class TransferPublic(BaseModel):
     id: str
     status: TransferStatus
@@ -143,6 +165,7 @@ class TransferPublic(BaseModel):
     fee: int | None
     deadline: int
     quote_id: str | None
+    review: ReviewPublic | None = Field(None, description="set when the risk rules held it for review")
     created_at: dt.datetime
     updated_at: dt.datetime
     history: list[TransferEventPublic]

@@ -78,8 +78,10 @@ class Bank(Base):
     kind: Mapped[str] = mapped_column(String(8))
     currencies: Mapped[list[str]] = mapped_column(JSON)
     frozen: Mapped[bool] = mapped_column(Boolean, default=False)
-    limits: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
-    """The operator's per-transfer maximum per sell currency, minor units (absent: no limit)."""
+    frozen_on_chain: Mapped[bool] = mapped_column(Boolean, default=False)
+    """What the vault was last confirmed to hold; the worker sends ``setFrozen`` while it differs from ``frozen``."""
+    switch_tx_id: Mapped[int | None] = mapped_column(Integer)
+    """The operator's live ``setFrozen`` transaction for this bank, if one is in flight."""
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -130,6 +132,17 @@ class Transfer(Base):
     position: Mapped[int | None] = mapped_column(Integer)
     resolve_tx_id: Mapped[int | None] = mapped_column(ForeignKey("chain_txs.id"))
     """The live transaction that settles or refunds this transfer, if one was sent."""
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The beneficiary and remittance details the bank sent with the instruction (their hash is signed)."""
+    beneficiary_key: Mapped[str | None] = mapped_column(String(64))
+    """Who is paid, for "new beneficiary" rules: a hash of the creditor bank and the beneficiary's account."""
+    large_new: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Counted by the risk engine as a large transfer to a beneficiary the bank had not paid before."""
+    review: Mapped[str | None] = mapped_column(String(16))
+    """pending (escrowed and held for the operator), approved or rejected; null: never held."""
+    review_code: Mapped[str] = mapped_column(String(48), default="")
+    review_reason: Mapped[str] = mapped_column(Text, default="")
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -142,6 +155,8 @@ class Transfer(Base):
         Index("ix_transfers_bank_created", "bank_id", "created_at", "id"),
         Index("ix_transfers_status", "status"),
         Index("ix_transfers_batch", "batch_id"),
+        Index("ix_transfers_review", "review"),
+        Index("ix_transfers_beneficiary", "bank_id", "beneficiary_key"),
     )
 
 
@@ -207,8 +222,9 @@ class WebhookDelivery(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     """A UUID, sent as ``Corridor-Delivery``: receivers use it to drop a delivery they already had."""
-    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"))
-    transfer_id: Mapped[str] = mapped_column(String(36))
+    bank_id: Mapped[int | None] = mapped_column(ForeignKey("banks.id"))
+    """The bank it goes to; null: the operator's webhook (``CORRIDOR_NODE_OPERATOR_WEBHOOK_URL``)."""
+    transfer_id: Mapped[str | None] = mapped_column(String(36))
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     """pending, delivered, or failed (gave up after the last attempt)."""
@@ -315,4 +331,70 @@ class NetworkState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_on_chain: Mapped[bool] = mapped_column(Boolean, default=False)
+    switch_tx_id: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class RiskRulesVersion(Base):
+    """A rules document the operator loaded; the newest is in force on every replica."""
+
+    __tablename__ = "risk_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    text: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(300))
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """One entry of the hash-chained audit log (see :mod:`settlement.audit_log`)."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(40))
+    """ISO 8601 UTC, as hashed."""
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(48))
+    subject: Mapped[str] = mapped_column(String(80))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ReconciliationRun(Base):
+    __tablename__ = "reconciliation_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trigger: Mapped[str] = mapped_column(String(16))
+    """schedule (the worker's job) or operator (``corridor reconcile``, the admin API)."""
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    block: Mapped[int | None] = mapped_column(Integer)
+    checked: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    mismatches: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class Mismatch(Base):
+    """A difference between the store and the chain; kept open while runs keep finding it, never fixed here."""
+
+    __tablename__ = "reconciliation_mismatches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(120))
+    expected: Mapped[str] = mapped_column(Text)
+    found: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text)
+    first_run_id: Mapped[int] = mapped_column(Integer)
+    last_run_id: Mapped[int] = mapped_column(Integer)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    cleared_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    """When a run first no longer found it (whoever corrected it); null while open."""
+
+    __table_args__ = (Index("ix_reconciliation_mismatches_open", "cleared_at", "key"),)

@@ -28,7 +28,7 @@ from settlement.eip712 import Domain
 from settlement.errors import ManifestError
 from settlement.manifest import Manifest
 
-__all__ = ["AuditResult", "Tracker", "run_audit"]
+__all__ = ["AuditResult", "Tracker", "audit_checks", "check_state", "replay_chain", "run_audit"]
 
 Tracker = Callable[[str, int], Progress]
 """Given a step's description and its total units, returns the callback told of units done."""
@@ -51,7 +51,7 @@ class AuditResult:
     timestamps: dict[int, int]
 
 
-def _checks(with_export: bool) -> dict[str, Check]:
+def audit_checks(with_export: bool = False) -> dict[str, Check]:
     checks = [
         Check("balances", "Balances rebuilt from events = contract state", "accounts"),
         Check("conservation", "Conservation per currency", "currencies"),
@@ -96,29 +96,10 @@ def run_audit(
                 "chain reset?)"
             )
         export_rows = load_export(against, api_key) if against else None
-        checks = _checks(export_rows is not None)
-
+        checks = audit_checks(export_rows is not None)
+        ledger, logs = replay_chain(rpc, manifest, last, checks, range_blocks_max, track)
         first = manifest.deployment_block
-        addresses = [vault, *(to_checksum_address(a.address) for a in manifest.assets.values())]
-        raw = rpc.logs(addresses, first, last, range_blocks_max, track("reading logs (blocks)", last - first + 1))
-        logs = sorted((log for log in map(decode_log, raw) if log is not None), key=lambda log: log.position)
-        vault_logs = [log for log in logs if log.address == vault]
-        timestamps = rpc.timestamps(
-            (log.block for log in vault_logs), track("reading block times", len({log.block for log in vault_logs}))
-        )
-        wanted = {log.tx_hash for log in vault_logs if log.name in _RESOLVING_EVENTS}
-        txs = rpc.transactions(wanted, track("reading transactions", len(wanted)))
-        calls: dict[str, VaultCall | None] = {}
-        for tx_hash, tx in txs.items():
-            to = tx.get("to") if tx else None
-            calls[tx_hash] = decode_call(bytes.fromhex(tx["input"][2:])) if to and to.lower() == vault.lower() else None
-
-        replay = Replay(Domain(chain_id, vault), vault, timestamps, calls, checks)
-        ledger = replay.run(logs)
-        uniqueness = checks["uniqueness"]
-        uniqueness.checked = len(ledger.escrows.keys() | ledger.settlements.keys() | ledger.refunds.keys())
-
-        _check_state(rpc, manifest, ledger, last, checks, track)
+        check_state(rpc, manifest, ledger, last, checks, track)
         check_bytecode(rpc, manifest, last, fresh_build, checks["bytecode"])
         if export_rows is not None:
             check_export(export_rows, ledger, checks["export"])
@@ -131,7 +112,7 @@ def run_audit(
         last_block=last,
         checks=list(checks.values()),
         facts={
-            "logs": len(logs),
+            "logs": logs.count,
             "escrows": checks["authorisation"].checked,
             "settlements": checks["settlements"].checked,
             "refunds": checks["refunds"].checked,
@@ -139,10 +120,47 @@ def run_audit(
         },
     )
     report.elapsed_s = time.perf_counter() - started
-    return AuditResult(report, ledger, timestamps)
+    return AuditResult(report, ledger, logs.timestamps)
 
 
-def _check_state(
+@dataclass
+class ChainLogs:
+    count: int
+    timestamps: dict[int, int]
+
+
+def replay_chain(
+    rpc: Rpc,
+    manifest: Manifest,
+    last: int,
+    checks: dict[str, Check],
+    range_blocks_max: int = RANGE_BLOCKS_MAX,
+    track: Tracker = _untracked,
+) -> tuple[Ledger, ChainLogs]:
+    """Read every log of the vault and its assets up to ``last`` and replay them (the checks of
+    ``checks`` that the replay runs are filled in); the node's reconciliation uses it too."""
+    vault = to_checksum_address(manifest.vault)
+    first = manifest.deployment_block
+    addresses = [vault, *(to_checksum_address(a.address) for a in manifest.assets.values())]
+    raw = rpc.logs(addresses, first, last, range_blocks_max, track("reading logs (blocks)", last - first + 1))
+    logs = sorted((log for log in map(decode_log, raw) if log is not None), key=lambda log: log.position)
+    vault_logs = [log for log in logs if log.address == vault]
+    timestamps = rpc.timestamps(
+        (log.block for log in vault_logs), track("reading block times", len({log.block for log in vault_logs}))
+    )
+    wanted = {log.tx_hash for log in vault_logs if log.name in _RESOLVING_EVENTS}
+    txs = rpc.transactions(wanted, track("reading transactions", len(wanted)))
+    calls: dict[str, VaultCall | None] = {}
+    for tx_hash, tx in txs.items():
+        to = tx.get("to") if tx else None
+        calls[tx_hash] = decode_call(bytes.fromhex(tx["input"][2:])) if to and to.lower() == vault.lower() else None
+    replay = Replay(Domain(manifest.chain_id, vault), vault, timestamps, calls, checks)
+    ledger = replay.run(logs)
+    checks["uniqueness"].checked = len(ledger.escrows.keys() | ledger.settlements.keys() | ledger.refunds.keys())
+    return ledger, ChainLogs(len(logs), timestamps)
+
+
+def check_state(
     rpc: Rpc, manifest: Manifest, ledger: Ledger, block: int, checks: dict[str, Check], track: Tracker
 ) -> None:
     """Rebuilt balances and fee accruals against the contracts' state at ``block``; conservation."""

@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from node.store.models import Bank, Webhook
+from node.store.models import Bank, RiskRulesVersion, Webhook
 from tests.api.conftest import VAULT, Api
 
 
@@ -38,11 +38,16 @@ def test_webhooks_are_for_banks_only(api: Api) -> None:
     assert api.post("/v1/webhooks", "operator", {"url": "https://x.example"}).status_code == 403
 
 
-def test_operator_sets_limits_in_major_units(api: Api) -> None:
+def test_operator_sets_limits_in_major_units_as_a_new_rules_version(api: Api) -> None:
     r = api.post("/v1/admin/banks/FATLUS33/limits", "operator", {"max_per_transfer": {"USD": "5000000.00"}})
-    assert r.status_code == 200 and r.json()["max_per_transfer_minor"] == {"USD": 500_000_000}
+    assert r.status_code == 200, r.text
+    assert r.json()["max_per_transfer_minor"] == {"USD": 500_000_000} and r.json()["rules_version"] == 1
+    r = api.post("/v1/admin/banks/FATLUS33/limits", "operator", {"daily_outflow": {"EUR": "100.00"}})
+    assert r.json()["max_per_transfer_minor"] == {"USD": 500_000_000}, "limits not given are kept"
+    assert r.json()["daily_outflow_minor"] == {"EUR": 10_000} and r.json()["rules_version"] == 2
     with api.store.transaction(write=False) as s:
-        assert s.scalars(select(Bank.limits).where(Bank.bic == "FATLUS33")).one() == {"USD": 500_000_000}
+        text = s.scalars(select(RiskRulesVersion.text).order_by(RiskRulesVersion.id.desc())).first()
+    assert text is not None and "FATLUS33" in text and "5000000.00" in text
 
 
 @pytest.mark.parametrize(
@@ -60,7 +65,7 @@ def test_bad_limits_change_nothing(api: Api, who: str, path: str, body: object, 
     r = api.post(path, who, body)
     assert (r.status_code, r.json()["error"]["code"]) == (status, code), r.text
     with api.store.transaction(write=False) as s:
-        assert s.scalars(select(Bank.limits).where(Bank.bic == "FATLUS33")).one() == {}
+        assert s.scalar(select(func.count()).select_from(RiskRulesVersion)) == 0
 
 
 def test_auditor_exports_every_transfer_and_banks_cannot(api: Api) -> None:

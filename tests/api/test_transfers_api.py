@@ -124,7 +124,8 @@ def test_frozen_bank_403_and_paused_network_409(api: Api) -> None:
     r = api.post("/v1/transfers", "FATLUS33", api.signed(api.instruction()))
     assert (r.status_code, _error(r)["code"]) == (403, "bank_frozen")
     api.post("/v1/admin/banks/FATLUS33/frozen", "operator", {"value": False})
-    assert api.post("/v1/admin/paused", "operator", {"value": True}).json() == {"paused": True}
+    paused = api.post("/v1/admin/paused", "operator", {"value": True}).json()
+    assert paused == {"paused": True, "paused_on_chain": False}, "the worker carries it to the vault"
     r = api.post("/v1/transfers", "FATLUS33", api.signed(api.instruction()))
     assert (r.status_code, _error(r)["code"]) == (409, "network_paused")
     assert api.post("/v1/admin/paused", "FATLUS33", {"value": False}).status_code == 403

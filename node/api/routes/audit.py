@@ -1,4 +1,4 @@
-"""``/v1/audit``: the auditor's key only. Every transfer, with its on-chain references, as JSON lines."""
+"""``/v1/audit``: every transfer with its on-chain references, and the audit log, as JSON lines."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
-from node.api.deps import Auditor, ServicesDep
-from node.store.models import ChainEvent, Transfer
+from node.api.deps import Auditor, AuditorOrOperator, ServicesDep
+from node.store.models import AuditEntry, ChainEvent, Transfer
+from settlement.audit_log import as_dict
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -62,3 +63,32 @@ def export_rows(svc: ServicesDep) -> Iterator[dict[str, Any]]:
 def export(svc: ServicesDep, _: Auditor) -> StreamingResponse:
     lines = (json.dumps(row, separators=(",", ":")) + "\n" for row in export_rows(svc))
     return StreamingResponse(lines, media_type="application/x-ndjson")
+
+
+def audit_log_lines(svc: ServicesDep) -> Iterator[str]:
+    """The audit log, oldest first, one JSON object per line (chunked reads)."""
+    after = 0
+    while True:
+        with svc.store.transaction(write=False) as session:
+            query = select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(EXPORT_CHUNK)
+            chunk = [as_dict(e) for e in session.scalars(query)]
+        for entry in chunk:
+            yield json.dumps(entry, separators=(",", ":"), sort_keys=True) + "\n"
+        if len(chunk) < EXPORT_CHUNK:
+            return
+        after = chunk[-1]["seq"]
+
+
+@router.get(
+    "/log",
+    summary="Export the hash-chained audit log (JSON lines)",
+    description=(
+        "Every operator action and transfer state change, oldest first: `seq`, `at`, `actor`, `action`, `subject`, "
+        "`data`, `prev_hash`, `hash`. Each hash is SHA-256 over the canonical JSON of the entry and the previous "
+        "hash; `corridor audit-log verify --file` checks an export without the node. For the auditor's or the "
+        "operator's key."
+    ),
+    response_class=StreamingResponse,
+)
+def export_log(svc: ServicesDep, _: AuditorOrOperator) -> StreamingResponse:
+    return StreamingResponse(audit_log_lines(svc), media_type="application/x-ndjson")
