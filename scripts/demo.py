@@ -1,21 +1,27 @@
-"""Send a handful of cross-border transfers as the demo banks and follow each to FINAL.
+"""Send a handful of cross-border transfers as the demo banks and follow each to FINAL; then
+one that the sanctions screening stops and one held for the operator's review.
 
-Needs the network of ``./run up`` (its node and ``.data/demo-banks.json``). Each transfer is
-signed by its debtor bank's key, submitted through the node's API with the Python client,
-and shown with its settlement's transaction hash and block once it is FINAL.
+Needs the network of ``./run up`` (its node, its demo risk rules and ``.data/demo-banks.json``).
+Each transfer is signed by its debtor bank's key, submitted through the node's API with the
+Python client, and shown with its settlement's transaction hash and block once it is FINAL.
+The held one is approved with the operator's API key (``CORRIDOR_NODE_OPERATOR_API_KEY``,
+the devnet's by default) and followed to FINAL.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from node.client import BankClient
+from node.config import DEVNET_OPERATOR_API_KEY
 from settlement.errors import CorridorError
 from settlement.money import format_minor
 
@@ -63,7 +69,49 @@ def main() -> int:
         bought = f"{format_minor(t['buy_amount'], buy)} {buy}"
         print(f"  {t['id']}  {debtor:<8} {creditor:<8} {amount + ' ' + sell:>18} {bought:>18}  "
               f"{settled['tx_hash']} ({settled['block_number']})")  # fmt: skip
+    try:
+        risk_controls(clients, banks, args.timeout_s)
+    except (CorridorError, TimeoutError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
+
+
+def risk_controls(clients: dict[str, BankClient], banks: dict[str, Any], timeout_s: float) -> None:
+    """One transfer the screening stops, one held for review (approved here by the operator)."""
+    print("\nrisk controls, as the banks see them:")
+    screened = clients["FATLUS33"].send(
+        "RHNLDEFF", "USD", "50000.00", "EUR",
+        details={"beneficiary": {"name": "PETROV, Iván S.", "account": "DE44500105175407324931", "country": "DE"},
+                 "remittance": "invoice 2026-118"},
+    )  # fmt: skip
+    t = clients["FATLUS33"].wait(screened["id"], status="REJECTED", timeout_s=timeout_s)
+    print(f"  FATLUS33 -> RHNLDEFF 50000.00 USD to 'PETROV, Iván S.'\n    {t['status']} ({t['status_code']}): "
+          f"{t['status_reason']}")  # fmt: skip
+    bank = clients["THMSGB2L"]
+    held = bank.send("FATLUS33", "GBP", "2500000.00", "USD")
+    t = _until(bank, held["id"], lambda t: t["status"] == "ESCROWED", timeout_s)
+    print(f"  THMSGB2L -> FATLUS33 2500000.00 GBP -> USD\n    {t['status']} ({t['status_code']}): "
+          f"{t['status_reason']}\n    review: {t['review']['state']}")  # fmt: skip
+    url = next(iter(banks.values()))["url"]
+    operator = BankClient(url, os.environ.get("CORRIDOR_NODE_OPERATOR_API_KEY", DEVNET_OPERATOR_API_KEY))
+    operator.request("POST", f"/v1/admin/reviews/{held['id']}/approve", {"note": "large GBP payment confirmed "
+                     "with THMSGB2L's treasury desk"}, idempotency_key=f"approve-{held['id']}")  # fmt: skip
+    t = bank.wait(held["id"], timeout_s=timeout_s)
+    settled = next(h for h in t["history"] if h["status"] == "SETTLED")["chain"]
+    print(f"    approved by the operator -> {t['status']}: bought {format_minor(t['buy_amount'], 'USD')} USD, "
+          f"settlement tx {settled['tx_hash']} ({settled['block_number']})")  # fmt: skip
+
+
+def _until(client: BankClient, uetr: str, done: Callable[[dict[str, Any]], bool], timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        t = client.transfer(uetr)
+        if done(t):
+            return t
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"transfer {uetr} is {t['status']} after {timeout_s} s")
+        time.sleep(0.5)
 
 
 if __name__ == "__main__":

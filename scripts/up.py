@@ -25,6 +25,9 @@ from scripts.network import build_network, onboard_node
 from settlement.chain import connect
 from settlement.money import format_minor
 
+DEMO_RULES = Path(__file__).resolve().parent / "risk" / "demo-rules.yaml"
+"""The demo's risk rules and sanctions list (set CORRIDOR_NODE_RISK_RULES to use others)."""
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -130,8 +133,8 @@ def write_bank_credentials(data_dir: Path, network: object, api_url: str, store_
 
 def start_node(data_dir: Path, rpc_url: str, manifest: Path, port: int) -> subprocess.Popen[bytes]:
     """``corridor node serve`` in a child process, its output in ``<data_dir>/node.log``; waits until ready."""
-    env = {**os.environ, "CORRIDOR_NODE_DATA_DIR": str(data_dir), "CORRIDOR_RPC_URL": rpc_url,
-           "CORRIDOR_MANIFEST": str(manifest)}  # fmt: skip
+    env = {"CORRIDOR_NODE_RISK_RULES": str(DEMO_RULES), **os.environ, "CORRIDOR_NODE_DATA_DIR": str(data_dir),
+           "CORRIDOR_RPC_URL": rpc_url, "CORRIDOR_MANIFEST": str(manifest)}  # fmt: skip
     with open(data_dir / "node.log", "ab") as log:
         node = subprocess.Popen(
             [sys.executable, "-m", "scripts.corridor", "node", "serve", "--port", str(port), "--log-level", "warning"],

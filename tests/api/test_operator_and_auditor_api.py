@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from node.store.models import Bank, RiskRulesVersion, Webhook
+from node.store.models import RiskRulesVersion, Webhook
 from tests.api.conftest import VAULT, Api
 
 

@@ -18,8 +18,6 @@ from pathlib import Path
 
 import pytest
 import solcx
-from eth_abi.abi import encode
-from eth_utils.crypto import keccak
 from web3 import Web3
 
 import settlement.audit as audit_module
@@ -34,6 +32,7 @@ from settlement.chain import connect
 from settlement.eip712 import Quote
 from settlement.errors import ManifestError
 from settlement.vault import SignedInstruction
+from tests.chain_edits import add_available, rpc_of
 from tests.conftest import ECB_RATES
 
 pytestmark = pytest.mark.devnet
@@ -47,9 +46,7 @@ class Audited:
     traffic: Traffic
 
     def rpc(self, method: str, params: list[object]) -> object:
-        answer = self.network.w3.provider.make_request(method, params)  # type: ignore[arg-type]
-        assert "error" not in answer, answer
-        return answer["result"]
+        return rpc_of(self.network.w3)(method, params)
 
 
 @pytest.fixture(scope="module")
@@ -119,26 +116,10 @@ def test_day_statements_add_up_to_the_contract_balance(audited: Audited, tmp_pat
     assert len([r for r in rows if r["uetr"]]) == len(settlements)
 
 
-def _accounts_slot(audited: Audited, participant: str, code: str) -> str:
-    """The storage slot of ``_accounts[participant][code]``, found by probing the mapping's base slot."""
-    vault = audited.network.manifest.vault
-    wanted = audited.network.vault.balance(participant, code)
-    packed = wanted.available | (wanted.escrowed << 112) | (wanted.flags << 224)
-    for base in range(32):
-        inner = keccak(encode(["address", "uint256"], [participant, base]))
-        slot = "0x" + keccak(code.encode().ljust(32, b"\0") + inner).hex()
-        if int(str(audited.rpc("eth_getStorageAt", [vault, slot, "latest"])), 16) == packed:
-            return slot
-    raise AssertionError("no storage slot holds the account")
-
-
 def test_a_balance_edited_under_the_contract_is_reported(audited: Audited) -> None:
     bank = audited.network.banks()[1]
     vault = audited.network.manifest.vault
-    slot = _accounts_slot(audited, bank.address, "EUR")
-    original = str(audited.rpc("eth_getStorageAt", [vault, slot, "latest"]))
-    edited = int(original, 16) + 5_00  # five euros more available
-    audited.rpc("anvil_setStorageAt", [vault, slot, "0x" + edited.to_bytes(32, "big").hex()])
+    slot, original = add_available(audited.rpc, audited.network.vault, bank.address, "EUR", 5_00)  # five euros
     try:
         report = run_audit(audited.devnet.url, audited.manifest).report
     finally:

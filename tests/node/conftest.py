@@ -80,7 +80,8 @@ class LocalNode:
         w3 = Web3(HTTPProvider(self.settings.rpc_url, request_kwargs={"timeout": 5}))
         self.svc = Services(settings=self.settings, store=store, manifest=manifest, domain=domain, quotes=engine,
                             vault=Vault(w3, manifest))  # fmt: skip
-        self.worker = Worker(self.svc, role_key(self.settings, manifest, "relayer")) if worker else None
+        keys = (role_key(self.settings, manifest, "relayer"), role_key(self.settings, manifest, "operator"))
+        self.worker = Worker(self.svc, *keys) if worker else None
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         config = uvicorn.Config(create_app(self.svc, self.worker), host="127.0.0.1", port=port, log_level="warning")

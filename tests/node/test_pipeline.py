@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from node.client import NodeError
-from node.store.models import Bank, ChainEvent, ChainTx
+from node.client import BankClient, NodeError
+from node.config import DEVNET_OPERATOR_API_KEY
+from node.store.models import ChainEvent, ChainTx
 from settlement.chain import Sender
 from tests.node.conftest import LocalNode
 from tests.stores import BACKENDS, store_url
@@ -69,9 +70,9 @@ def test_what_the_vault_would_refuse_is_rejected_by_its_error_and_the_rest_settl
 
 def test_the_operators_limit_rejects_before_the_chain(node_factory: NodeFactory) -> None:
     node = node_factory()
-    with node.svc.store.transaction() as s:
-        bank = s.scalars(select(Bank).where(Bank.bic == "FATLUS33")).one()
-        bank.limits = {"USD": 100_000_00}
+    operator = BankClient(node.url, DEVNET_OPERATOR_API_KEY)
+    operator.request("POST", "/v1/admin/banks/FATLUS33/limits", {"max_per_transfer": {"USD": "100000.00"}},
+                     idempotency_key="limits-1")  # fmt: skip
     us = node.client("FATLUS33")
     big = us.send("RHNLDEFF", "USD", "100000.01", "EUR")
     ok = us.send("RHNLDEFF", "USD", "100000.00", "EUR")
