@@ -148,6 +148,7 @@ def check(
     """Check a rules file as the node would load it: exit 0 and a summary, or 1 with the line and reason."""
     from node.config import load_settings
     from settlement.manifest import Manifest
+    from settlement.money import format_minor
     from settlement.risk import RulesError, load_rules_file
 
     try:
@@ -160,5 +161,6 @@ def check(
         typer.echo(f"corridor risk: {exc}", err=True)
         raise typer.Exit(2) from None
     listed = len(rules.screening.sanctions.entries) if rules.screening.sanctions else 0
-    typer.echo(f"OK: {file}: {len(rules.banks)} banks with their own limits, {listed} sanctions entries, review "
-               f"above {dict(rules.review_above) or 'nothing'}")  # fmt: skip
+    review = ", ".join(f"{format_minor(v, c)} {c}" for c, v in rules.review_above.items()) or "nothing"
+    typer.echo(f"OK: {file}: {len(rules.banks)} banks with their own limits, {listed} sanctions entries, "
+               f"review above {review}")  # fmt: skip

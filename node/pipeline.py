@@ -26,7 +26,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 
 from fx.errors import FxError
 from fx.quotes import LockedQuote, QuoteEngine
-from node import audit_log
+from node import audit_log, metrics
 from node.risk import Exposures, RulesInForce, facts_of
 from node.sender import LIVE, TxSender
 from node.store.db import Store
@@ -337,6 +337,8 @@ class Pipeline:
         """Settle escrowed transfers at a signed quote, refund expired ones; returns positions acted on."""
         now_s = int(self.clock())
         with self.store.transaction(write=False) as session:
+            held = session.scalar(select(func.count()).select_from(Transfer).where(Transfer.review == "pending"))
+            metrics.REVIEWS_PENDING.set(held or 0)
             state = session.get(NetworkState, 1)
             if state is not None and state.paused:
                 return 0

@@ -8,6 +8,10 @@ it is FINAL. The body is signed with HMAC-SHA256 under the bank's webhook secret
     Corridor-Signature: sha256=<hex of HMAC-SHA256(secret, raw body)>
     Corridor-Delivery: <uuid>        (the same on every retry of one delivery)
 
+Reconciliation mismatches go the same way to the operator's webhook
+(``CORRIDOR_NODE_OPERATOR_WEBHOOK_URL``, signed with ``CORRIDOR_NODE_OPERATOR_WEBHOOK_SECRET``);
+those deliveries have no bank and wait in the outbox until the URL is set.
+
 A delivery that does not get a 2xx within ``timeout_s`` is retried after 1, 2, 4 ... s
 (capped at ``backoff_cap_s``) up to ``attempts_max`` times, then marked failed.
 """
