@@ -15,11 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from node.client import BankClient, NodeError
 from node.config import DEVNET_OPERATOR_API_KEY
-from node.store.models import Transfer, WebhookDelivery
+from node.store.models import SeenBlock, Transfer, WebhookDelivery
 from tests.chain_edits import add_available, rpc_of
 from tests.node.conftest import LocalNode
 
@@ -181,11 +181,19 @@ def test_reconciliation_catches_a_store_edit_and_a_vault_edit(node_factory: Node
     rpc = rpc_of(node.chain.network.w3)
     slot, original = add_available(rpc, node.chain.network.vault, bank.address, "EUR", 5_00)
     try:
+        # A run reads the chain at the watcher's checkpoint: the edit shows once a block after it is checked.
+        edited_at = node.chain.network.w3.eth.block_number
+        node.wait_for(lambda: _checkpoint(node) > edited_at, 30, "the watcher to pass the edit")
         run = _operator(node).request("POST", "/v1/admin/reconciliation")
     finally:
         rpc("anvil_setStorageAt", [node.chain.network.manifest.vault, slot, original])
     kinds = {(m["kind"], m["subject"]) for m in run["open_mismatches"]}
     assert ("chain_balance", f"{bank.bic} {bank.address} EUR available") in kinds, run
+
+
+def _checkpoint(node: LocalNode) -> int:
+    with node.svc.store.transaction(write=False) as s:
+        return int(s.scalar(select(func.max(SeenBlock.number))) or 0)
 
 
 def _reconcile_cli(node: LocalNode) -> subprocess.CompletedProcess[str]:

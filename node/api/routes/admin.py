@@ -240,8 +240,7 @@ def set_rules(
 ) -> JSONResponse:
     def work(session: Session) -> dict[str, Any]:
         version = store_rules(session, _check_rules(svc, body.text), "admin API", OPERATOR)
-        return RulesPublic(version=version.id, source=version.source, actor=version.actor,
-                           created_at=version.created_at, text=version.text).model_dump(mode="json")  # fmt: skip
+        return _rules_public(version).model_dump(mode="json")
 
     return run_post(svc, who, request, raw, key, 200, work)
 
@@ -260,6 +259,10 @@ def _check_rules(svc: Services, text: str) -> RiskRules:
 
 def _current(session: Session) -> RulesPublic:
     v = session.scalars(select(RiskRulesVersion).order_by(RiskRulesVersion.id.desc()).limit(1)).first()
+    return _rules_public(v)
+
+
+def _rules_public(v: RiskRulesVersion | None) -> RulesPublic:
     if v is None:
         return RulesPublic(version=None, source="", actor="", created_at=None, text="")
     return RulesPublic(version=v.id, source=v.source, actor=v.actor, created_at=v.created_at, text=v.text)
