@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from node.store.db import Store
 from node.store.models import AuditEntry
-from settlement.audit_log import GENESIS_HASH, entry_hash
+from settlement.audit_log import GENESIS_HASH, ExportedEntry, as_dict, entry_hash
 
 ADVISORY_LOCK_ID = 0x436F72726964  # "Corrid": any constant every node agrees on
 _HEAD = "audit_log.head"
@@ -48,14 +49,13 @@ def append(session: Session, actor: str, action: str, subject: str, data: Mappin
     return entry
 
 
-def entries(session: Session, after_seq: int = 0) -> Iterator[AuditEntry]:
-    """Every entry after ``after_seq``, in sequence order, read in chunks."""
+def entries(store: Store, after_seq: int = 0) -> Iterator[ExportedEntry]:
+    """Every entry after ``after_seq``, in sequence order, read in chunks (a short read transaction
+    each, so that a long export holds no transaction open)."""
     while True:
-        chunk = list(
-            session.scalars(
-                select(AuditEntry).where(AuditEntry.seq > after_seq).order_by(AuditEntry.seq).limit(READ_CHUNK)
-            )
-        )
+        with store.transaction(write=False) as session:
+            query = select(AuditEntry).where(AuditEntry.seq > after_seq).order_by(AuditEntry.seq).limit(READ_CHUNK)
+            chunk = [ExportedEntry.of(as_dict(e)) for e in session.scalars(query)]
         yield from chunk
         if len(chunk) < READ_CHUNK:
             return

@@ -99,8 +99,7 @@ def verify(
             from node import audit_log
 
             _, store = _store()
-            with store.transaction(write=False) as session:
-                verdict = verify(audit_log.entries(session))
+            verdict = verify(audit_log.entries(store))
     except (CorridorError, OSError) as exc:
         typer.echo(f"corridor audit-log: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -124,11 +123,9 @@ def export(
 
     try:
         _, store = _store()
-        with store.transaction(write=False) as session, (
-            out.open("w") if out is not None else open(sys.stdout.fileno(), "w", closefd=False)
-        ) as sink:  # fmt: skip
+        with out.open("w") if out is not None else open(sys.stdout.fileno(), "w", closefd=False) as sink:
             count = 0
-            for e in audit_log.entries(session):
+            for e in audit_log.entries(store):
                 sink.write(json.dumps(as_dict(e), separators=(",", ":"), sort_keys=True) + "\n")
                 count += 1
     except (CorridorError, OSError) as exc:

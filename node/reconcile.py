@@ -124,7 +124,7 @@ def _compare(store: Store, rpc_url: str, manifest: Manifest, confirmations: int,
             block = rpc.block_number()
         checks = audit_checks()
         ledger, _ = replay_chain(rpc, manifest, block, checks)
-        check_state(rpc, manifest, ledger, block, checks, lambda _, __: lambda _: None)
+        check_state(rpc, manifest, ledger, block, checks)
     out = Outcome(run_id, block)
     balances = checks["balances"]
     out.checked["balances"] = balances.checked

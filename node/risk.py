@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, not_, select
+from sqlalchemy import and_, func, not_, select
 from sqlalchemy.orm import Session
 
 from node import audit_log
@@ -33,7 +33,7 @@ from settlement.risk import Exposure, Party, RiskEngine, RiskRules, TransferFact
 
 log = logging.getLogger("corridor.risk")
 S = TransferStatus
-MINUTE_S = 60
+MINUTE = dt.timedelta(seconds=60)
 
 
 def beneficiary_key(creditor: str, details: dict[str, Any] | None) -> str:
@@ -56,9 +56,6 @@ def facts_of(t: Transfer, debtor: Bank, creditor: Bank | None) -> TransferFacts:
     return TransferFacts(
         id=t.id,
         debtor_bic=debtor.bic,
-        creditor_bic=creditor.bic if creditor else "",
-        debtor_country=debtor.country,
-        creditor_country=creditor.country if creditor else "",
         sell_currency=t.sell_currency,
         sell_amount=t.sell_amount,
         buy_currency=t.buy_currency,
@@ -90,17 +87,16 @@ class RulesInForce:
         self.engine = RiskEngine()
 
     def current(self, session: Session) -> RiskEngine:
-        newest = session.execute(
-            select(RiskRulesVersion.id, RiskRulesVersion.text, RiskRulesVersion.source)
-            .order_by(RiskRulesVersion.id.desc())
-            .limit(1)
-        ).first()
-        if newest is not None and newest[0] != self.version:
-            source = newest[2]
+        """The engine of the newest version; the document is read and parsed only when that changes."""
+        newest = session.scalar(select(func.max(RiskRulesVersion.id)))
+        if newest is not None and newest != self.version:
+            version = session.get(RiskRulesVersion, newest)
+            assert version is not None
+            source = version.source
             base = Path(source).parent if Path(source).is_file() else self.base_dir
-            self.engine = RiskEngine(load_rules(newest[1], self.currencies, source=source, base_dir=base))
-            self.version = newest[0]
-            log.info("risk rules version %s in force (%s)", newest[0], source)
+            self.engine = RiskEngine(load_rules(version.text, self.currencies, source=source, base_dir=base))
+            self.version = newest
+            log.info("risk rules version %s in force (%s)", newest, source)
         return self.engine
 
 
@@ -139,7 +135,7 @@ class Exposures:
                 self._inflow[(creditor.lower(), ccy)] += received or 0
         velocity = rules.velocity
         if velocity.per_minute_max is not None:
-            since = now - dt.timedelta(seconds=MINUTE_S)
+            since = now - MINUTE
             for bank_id, at in session.execute(
                 select(Transfer.bank_id, Transfer.created_at).where(
                     Transfer.bank_id.in_(bank_ids), Transfer.created_at >= since, counted, live
@@ -173,7 +169,7 @@ class Exposures:
             outflow_today=self._outflow[(t.bank_id, ccy)],
             inflow_today=self._inflow[(debtor.address.lower(), ccy)],
             settlement_balance=balance,
-            sent_last_minute=sum(1 for at in self._sent[t.bank_id] if at > t.created_at - dt.timedelta(seconds=60)),
+            sent_last_minute=sum(1 for at in self._sent[t.bank_id] if at > t.created_at - MINUTE),
             large_new_in_window=sum(1 for at in self._large_new[t.bank_id] if at > t.created_at - window),
             beneficiary_known=(t.bank_id, t.beneficiary_key or "") in self._known,
         )

@@ -1,9 +1,9 @@
 """Risk checks a transfer passes before the node escrows it, and the operator's rules for them.
 
-The pipeline asks a :class:`RiskCheck` about each RECEIVED transfer, giving it the transfer's
+The pipeline asks a :class:`RiskEngine` about each RECEIVED transfer, giving it the transfer's
 :class:`TransferFacts` and the debtor bank's :class:`Exposure` (what the store knows of its
 day so far), and records the :class:`Decision` (an outcome, a reason code and a sentence) in
-the transfer's history. :class:`RiskEngine` applies :class:`RiskRules`, loaded from a YAML
+the transfer's history. The engine applies :class:`RiskRules`, loaded from a YAML
 document (:func:`load_rules`) that is refused whole, with the line and the reason, when any
 part of it is wrong.
 
@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -78,9 +78,6 @@ class TransferFacts:
 
     id: str
     debtor_bic: str
-    creditor_bic: str
-    debtor_country: str
-    creditor_country: str
     sell_currency: str
     sell_amount: int
     buy_currency: str
@@ -129,21 +126,9 @@ class Decision:
     large_new_beneficiary: bool = False
     """This transfer counts towards the new-beneficiary burst of later ones."""
 
-    @property
-    def approved(self) -> bool:
-        return self.outcome is Outcome.APPROVE
-
     @classmethod
     def approve(cls, reason: str = "passed the risk checks", large_new: bool = False) -> Decision:
         return cls(Outcome.APPROVE, "approved", reason, (), large_new)
-
-    @classmethod
-    def reject(cls, code: str, reason: str) -> Decision:
-        return cls(Outcome.REJECT, code, reason, (Hit(code, reason, True),))
-
-
-class RiskCheck(Protocol):
-    def check(self, facts: TransferFacts, exposure: Exposure) -> Decision: ...
 
 
 # ====================================================================== screening

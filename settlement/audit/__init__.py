@@ -161,7 +161,12 @@ def replay_chain(
 
 
 def check_state(
-    rpc: Rpc, manifest: Manifest, ledger: Ledger, block: int, checks: dict[str, Check], track: Tracker
+    rpc: Rpc,
+    manifest: Manifest,
+    ledger: Ledger,
+    block: int,
+    checks: dict[str, Check],
+    track: Tracker = _untracked,
 ) -> None:
     """Rebuilt balances and fee accruals against the contracts' state at ``block``; conservation."""
     balances, conservation = checks["balances"], checks["conservation"]

@@ -46,10 +46,9 @@ def _activity(api: Api) -> str:
 
 def test_operator_actions_and_state_changes_are_chained_and_exported(api: Api) -> None:
     uetr = _activity(api)
-    with api.store.transaction(write=False) as s:
-        entries = list(audit_log.entries(s))
-        verdict = verify(entries)
-        rows = [(e.actor, e.action, e.subject, e.data.get("to")) for e in entries]
+    entries = list(audit_log.entries(api.store))
+    verdict = verify(entries)
+    rows = [(e.actor, e.action, e.subject, e.data.get("to")) for e in entries]
     assert verdict.ok and verdict.entries == len(entries) == 3 + 2 + 3, verdict
     assert rows[:3] == [("operator", "bank.onboarded", f"bank:{b}", None) for b in ("FATLUS33", "RHNLDEFF", "THMSGB2L")]
     assert rows[3:] == [

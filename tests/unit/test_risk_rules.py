@@ -31,8 +31,7 @@ T-4,country,,,,IR,TEST
 def facts(amount: int = 100_000_00, sell: str = "USD", buy: str = "EUR", *parties: Party) -> TransferFacts:
     banks = (Party("debtor_bank", "First Atlantic Bank", "FATLUS33", "US"),
              Party("creditor_bank", "Rheinland Bank", "RHNLDEFF", "DE"))  # fmt: skip
-    return TransferFacts("6f1c8a4e-2b7d-4c1e-9a53-0d3f2e8b7c61", "FATLUS33", "RHNLDEFF", "US", "DE", sell, amount,
-                         buy, banks + parties)  # fmt: skip
+    return TransferFacts("6f1c8a4e-2b7d-4c1e-9a53-0d3f2e8b7c61", "FATLUS33", sell, amount, buy, banks + parties)
 
 
 def engine(tmp_path: Path, text: str) -> RiskEngine:

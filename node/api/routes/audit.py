@@ -10,8 +10,9 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
+from node import audit_log
 from node.api.deps import Auditor, AuditorOrOperator, ServicesDep
-from node.store.models import AuditEntry, ChainEvent, Transfer
+from node.store.models import ChainEvent, Transfer
 from settlement.audit_log import as_dict
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -65,20 +66,6 @@ def export(svc: ServicesDep, _: Auditor) -> StreamingResponse:
     return StreamingResponse(lines, media_type="application/x-ndjson")
 
 
-def audit_log_lines(svc: ServicesDep) -> Iterator[str]:
-    """The audit log, oldest first, one JSON object per line (chunked reads)."""
-    after = 0
-    while True:
-        with svc.store.transaction(write=False) as session:
-            query = select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq).limit(EXPORT_CHUNK)
-            chunk = [as_dict(e) for e in session.scalars(query)]
-        for entry in chunk:
-            yield json.dumps(entry, separators=(",", ":"), sort_keys=True) + "\n"
-        if len(chunk) < EXPORT_CHUNK:
-            return
-        after = chunk[-1]["seq"]
-
-
 @router.get(
     "/log",
     summary="Export the hash-chained audit log (JSON lines)",
@@ -91,4 +78,5 @@ def audit_log_lines(svc: ServicesDep) -> Iterator[str]:
     response_class=StreamingResponse,
 )
 def export_log(svc: ServicesDep, _: AuditorOrOperator) -> StreamingResponse:
-    return StreamingResponse(audit_log_lines(svc), media_type="application/x-ndjson")
+    lines = (json.dumps(as_dict(e), separators=(",", ":"), sort_keys=True) + "\n" for e in audit_log.entries(svc.store))
+    return StreamingResponse(lines, media_type="application/x-ndjson")
