@@ -6,6 +6,8 @@ the latest revision and is run by the node at start.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -79,6 +81,13 @@ class Store:
         # turned 16 concurrent submits into a trickle. Other processes still meet the busy
         # handler; PostgreSQL needs no such lock.
         self._write_lock = threading.Lock() if url.startswith("sqlite") else None
+        # Processes sharing the file (the API and the pipeline run as two) queue on a lock file
+        # beside it, which the kernel hands on as soon as it is released (and releases if its
+        # holder dies). Without it the pipeline's process, sleeping in the busy handler, lost
+        # every race to the API's back-to-back commits and stood still while banks submitted.
+        path = url.split("///", 1)[1] if url.startswith("sqlite") and "///" in url else ""
+        self._lock_path = f"{path}.writer-lock" if path and path != ":memory:" else None
+        self._lock_fd: int | None = None
 
     def migrate(self) -> None:
         migrate(self.engine)
@@ -92,8 +101,22 @@ class Store:
         """
         maker = self._writers if write else self._sessions
         queue = self._write_lock if write and self._write_lock is not None else nullcontext()
-        with queue, maker() as session, session.begin():
+        with queue, self._file_lock(write), maker() as session, session.begin():
             yield session
+
+    @contextmanager
+    def _file_lock(self, write: bool) -> Iterator[None]:
+        """The cross-process writer queue (SQLite files only); taken under the thread lock."""
+        if not write or self._lock_path is None:
+            yield
+            return
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def session(self) -> Session:
         return self._sessions()
@@ -109,3 +132,6 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
