@@ -11,10 +11,10 @@ once.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from node.store.db import Store
@@ -26,27 +26,37 @@ _HEAD = "audit_log.head"
 READ_CHUNK = 5_000
 
 
-def append(session: Session, actor: str, action: str, subject: str, data: Mapping[str, Any]) -> AuditEntry:
-    head = None if session.in_nested_transaction() else session.info.get(_HEAD)
+def append(session: Session, actor: str, action: str, subject: str, data: Mapping[str, Any]) -> None:
+    append_many(session, [(actor, action, subject, data)])
+
+
+def append_many(session: Session, items: Sequence[tuple[str, str, str, Mapping[str, Any]]]) -> None:
+    """Append entries (actor, action, subject, data) in order, written in one statement."""
+    if not items:
+        return
+    nested = session.in_nested_transaction()
+    head = None if nested else session.info.get(_HEAD)
     if head is None:
         if session.get_bind().dialect.name == "postgresql" and not session.info.get("audit_log.locked"):
             session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID})
             session.info["audit_log.locked"] = True
         last = session.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
         head = (last[0], last[1]) if last else (0, GENESIS_HASH)
-    seq, prev = head[0] + 1, head[1]
+    seq, prev = head
     at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-    clean = {k: v for k, v in data.items() if v is not None and v != ""}
-    entry = AuditEntry(seq=seq, at=at, actor=actor, action=action, subject=subject, data=clean, prev_hash=prev,
-                       hash=entry_hash(seq, at, actor, action, subject, clean, prev))  # fmt: skip
-    session.add(entry)
-    if session.in_nested_transaction():
-        # A savepoint may roll this entry back: the next append reads the head again.
-        session.flush()
-        session.info.pop(_HEAD, None)
+    rows = []
+    for actor, action, subject, data in items:
+        seq += 1
+        clean = {k: v for k, v in data.items() if v is not None and v != ""}
+        digest = entry_hash(seq, at, actor, action, subject, clean, prev)
+        rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "subject": subject, "data": clean,
+                     "prev_hash": prev, "hash": digest})  # fmt: skip
+        prev = digest
+    session.execute(insert(AuditEntry), rows)
+    if nested:
+        session.info.pop(_HEAD, None)  # a savepoint may roll these back: the next append reads the head again
     else:
-        session.info[_HEAD] = (seq, entry.hash)
-    return entry
+        session.info[_HEAD] = (seq, prev)
 
 
 def entries(store: Store, after_seq: int = 0) -> Iterator[ExportedEntry]:

@@ -31,7 +31,7 @@ from node.risk import Exposures, RulesInForce, facts_of
 from node.sender import LIVE, TxSender
 from node.store.db import Store
 from node.store.models import Bank, ChainEvent, ChainTx, EscrowBatch, NetworkState, Quote, Transfer
-from node.transfers import instruction_of, lock_for_update, signature_of, transition, uetr_of
+from node.transfers import Transitions, instruction_of, lock_for_update, signature_of, transition, uetr_of
 from settlement.chain import decode_revert
 from settlement.errors import ContractError
 from settlement.lifecycle import TransferStatus
@@ -326,10 +326,11 @@ class Pipeline:
     def _reject(self, session: Session, rejected: dict[str, tuple[str, str]]) -> None:
         if not rejected:
             return
-        for tid, row in lock_for_update(session, list(rejected)).items():
-            if row.status == S.RECEIVED.value and row.batch_id is None:
-                code, reason = rejected[tid]
-                transition(session, row, S.REJECTED, reason, code=code, actor=ACTOR)
+        with Transitions(session) as changes:
+            for tid, row in lock_for_update(session, list(rejected)).items():
+                if row.status == S.RECEIVED.value and row.batch_id is None:
+                    code, reason = rejected[tid]
+                    changes.add(row, S.REJECTED, reason, code=code, actor=ACTOR)
 
     # ================================================================== settle / refund
 

@@ -10,16 +10,17 @@ import base64
 import datetime as dt
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from node import audit_log, metrics, webhooks
-from node.api.errors import Conflict, Forbidden, NotFound, Unprocessable
+from node.api.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 from node.api.schemas import (
     ChainReference,
     InstructionIn,
@@ -30,7 +31,7 @@ from node.api.schemas import (
 )
 from node.auth import Principal, Role
 from node.risk import beneficiary_key
-from node.store.models import Bank, NetworkState, Quote, SeenBlock, Transfer, TransferEvent
+from node.store.models import Bank, NetworkState, Quote, SeenBlock, Transfer, TransferEvent, WebhookDelivery
 from settlement.eip712 import CompactSignature, Domain, Instruction, id_to_uuid, recover, uuid_to_id
 from settlement.lifecycle import TransferStatus, check_transition
 
@@ -63,16 +64,116 @@ def instruction_of(i: InstructionIn | Transfer) -> Instruction:
     )
 
 
-def accept(session: Session, principal: Principal, body: TransferCreate, ctx: AcceptContext) -> Transfer:
-    """Check a signed instruction and record it as RECEIVED; raise an ApiError otherwise."""
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """What is checked of a submitted instruction without the store: the signer it recovers to and
+    its details. Done before the write transaction, so that the store's writer is not held by it."""
+
+    body: TransferCreate
+    instruction: Instruction
+    signer: str | None
+    details: dict[str, Any] | ApiError | None
+
+
+def verify(body: TransferCreate, domain: Domain) -> Verified:
+    instruction = instruction_of(body.instruction)
+    signature = CompactSignature(bytes.fromhex(body.signature.r[2:]), bytes.fromhex(body.signature.vs[2:]))
+    try:
+        signer: str | None = recover(domain, instruction, signature)
+    except Exception:
+        signer = None
+    details: dict[str, Any] | ApiError | None = None
+    if body.details is not None:
+        try:
+            details = _check_details(body)
+        except ApiError as exc:
+            details = exc
+    return Verified(body, instruction, signer, details)
+
+
+def accept(
+    session: Session, principal: Principal, items: Sequence[Verified], ctx: AcceptContext
+) -> list[str | ApiError]:
+    """Check signed instructions and record those that pass as RECEIVED, in the caller's
+    transaction; one result per item, in order: the transfer's id, or the error refusing it.
+
+    Every check of one item runs before anything of it is written, so a refused item stores
+    nothing. The rows are written together (one statement per table), which is what lets a
+    batch of 200 commit in a few milliseconds.
+    """
     assert principal.role is Role.BANK and principal.bank_id is not None
-    i = body.instruction
-    uetr = str(i.id)
-    state = session.get(NetworkState, 1)
-    if state is not None and state.paused:
-        raise Conflict("the network is paused by its operator; try again later", code="network_paused")
+    results: list[str | ApiError] = []
     bank = session.get(Bank, principal.bank_id)
     assert bank is not None
+    state = session.get(NetworkState, 1)
+    directory = {b.address: b for b in session.scalars(select(Bank))}
+    checked: list[tuple[int, Verified, Bank, Quote | None]] = []
+    for item in items:
+        try:
+            creditor = _check(item, bank, state, directory, ctx)
+            quote = _check_quote(session, principal, item.body, ctx.now_s) if item.body.quote_id else None
+        except ApiError as exc:
+            results.append(exc)
+            continue
+        checked.append((len(results), item, creditor, quote))
+        results.append("")
+    ids = [str(item.body.instruction.id) for _, item, _, _ in checked]
+    nonces = [item.body.instruction.nonce for _, item, _, _ in checked]
+    taken_ids, taken_nonces = set(), set()
+    for start in range(0, len(ids), LOCK_CHUNK):
+        taken_ids |= set(session.scalars(select(Transfer.id).where(Transfer.id.in_(ids[start : start + LOCK_CHUNK]))))
+        taken_nonces |= set(session.scalars(select(Transfer.nonce).where(
+            Transfer.debtor == bank.address, Transfer.nonce.in_(nonces[start : start + LOCK_CHUNK]))))  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    reason = "accepted: signature verified"
+    rows: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    entries: list[tuple[str, str, str, dict[str, Any]]] = []
+    for index, item, creditor, quote in checked:
+        i, instruction = item.body.instruction, item.instruction
+        uetr = str(i.id)
+        if uetr in taken_ids:
+            results[index] = Conflict(f"a transfer with UETR {uetr} exists: a UETR is used once", code="duplicate_uetr")
+            continue
+        if i.nonce in taken_nonces:
+            results[index] = Conflict(f"nonce {i.nonce} was used by another of your transfers", code="nonce_used")
+            continue
+        taken_ids.add(uetr)
+        taken_nonces.add(i.nonce)
+        details = item.details if isinstance(item.details, dict) else None
+        row = {
+            "id": uetr, "bank_id": bank.id, "nonce": i.nonce, "debtor": instruction.debtor,
+            "creditor": instruction.creditor, "sell_currency": i.sell_currency, "sell_amount": i.sell_amount,
+            "buy_currency": i.buy_currency, "min_buy_amount": i.min_buy_amount, "deadline": i.deadline,
+            "details_hash": i.details_hash, "signature_r": item.body.signature.r,
+            "signature_vs": item.body.signature.vs, "quote_id": quote.id if quote else None,
+            "beneficiary_key": beneficiary_key(instruction.creditor, details),
+            "status": TransferStatus.RECEIVED.value, "status_reason": reason, "status_code": "",
+            "created_at": now, "updated_at": now,
+        }  # fmt: skip
+        if details is not None:
+            row["details"] = details  # absent rather than None: None would be stored as JSON null
+        rows.append(row)
+        history.append({"transfer_id": uetr, "status": TransferStatus.RECEIVED.value, "reason": reason, "code": "",
+                        "at": now})  # fmt: skip
+        entries.append((f"bank:{bank.bic}", "transfer.status", f"transfer:{uetr}",
+                        {"to": TransferStatus.RECEIVED.value, "reason": reason,
+                         "sell": f"{i.sell_amount} {i.sell_currency}", "buy_currency": i.buy_currency,
+                         "creditor": creditor.bic}))  # fmt: skip
+        results[index] = uetr
+    if rows:
+        session.execute(insert(Transfer), rows)
+        session.execute(insert(TransferEvent), history)
+        audit_log.append_many(session, entries)
+    return results
+
+
+def _check(item: Verified, bank: Bank, state: NetworkState | None, directory: dict[str, Bank],
+           ctx: AcceptContext) -> Bank:  # fmt: skip
+    """The creditor bank of one instruction that passes every check but the store's uniqueness ones."""
+    i = item.body.instruction
+    if state is not None and state.paused:
+        raise Conflict("the network is paused by its operator; try again later", code="network_paused")
     if bank.frozen:
         raise Forbidden(f"bank {bank.bic} is frozen: it cannot send transfers", code="bank_frozen")
     if i.debtor.lower() != bank.address.lower():
@@ -95,7 +196,7 @@ def accept(session: Session, principal: Principal, body: TransferCreate, ctx: Ac
             f"your bank does not hold {i.sell_currency} on this network", {"field": "instruction.sell_currency"},
             code="currency_not_held",
         )  # fmt: skip
-    creditor = session.execute(select(Bank).where(Bank.address == to_checksum_address(i.creditor))).scalar_one_or_none()
+    creditor = directory.get(item.instruction.creditor)
     if creditor is None or creditor.kind != "bank":
         raise Unprocessable(
             f"{i.creditor} is not a bank in the directory (GET /v1/banks)", {"field": "instruction.creditor"},
@@ -122,59 +223,15 @@ def accept(session: Session, principal: Principal, body: TransferCreate, ctx: Ac
             {"field": "instruction.deadline", "latest": latest},
             code="deadline_too_far",
         )
-    instruction = instruction_of(body.instruction)
-    signature = CompactSignature(bytes.fromhex(body.signature.r[2:]), bytes.fromhex(body.signature.vs[2:]))
-    try:
-        signer = recover(ctx.domain, instruction, signature)
-    except Exception:
-        signer = None
-    if signer is None or signer.lower() != bank.address.lower():
+    if item.signer is None or item.signer.lower() != bank.address.lower():
         raise Unprocessable(
             "the signature is not your bank's signature of this instruction (EIP-712, this network's domain)",
-            {"recovered": signer, "expected": bank.address},
+            {"recovered": item.signer, "expected": bank.address},
             code="bad_signature",
         )
-    details = _check_details(body) if body.details is not None else None
-    quote = _check_quote(session, principal, body, ctx.now_s) if body.quote_id else None
-    if session.get(Transfer, uetr) is not None:
-        raise Conflict(f"a transfer with UETR {uetr} exists: a UETR is used once", code="duplicate_uetr")
-    if session.execute(
-        select(Transfer.id).where(Transfer.debtor == instruction.debtor, Transfer.nonce == i.nonce)
-    ).first():
-        raise Conflict(f"nonce {i.nonce} was used by another of your transfers", code="nonce_used")
-    now = dt.datetime.now(dt.UTC)
-    transfer = Transfer(
-        id=uetr,
-        bank_id=bank.id,
-        nonce=i.nonce,
-        debtor=instruction.debtor,
-        creditor=instruction.creditor,
-        sell_currency=i.sell_currency,
-        sell_amount=i.sell_amount,
-        buy_currency=i.buy_currency,
-        min_buy_amount=i.min_buy_amount,
-        deadline=i.deadline,
-        details_hash=i.details_hash,
-        signature_r=body.signature.r,
-        signature_vs=body.signature.vs,
-        quote_id=quote.id if quote else None,
-        details=details,
-        beneficiary_key=beneficiary_key(instruction.creditor, details),
-        status=TransferStatus.RECEIVED.value,
-        status_reason="accepted: signature verified",
-        status_code="",
-        created_at=now,
-        updated_at=now,
-    )
-    transfer.events.append(
-        TransferEvent(status=TransferStatus.RECEIVED.value, reason=transfer.status_reason, code="", at=now)
-    )
-    session.add(transfer)
-    audit_log.append(session, f"bank:{bank.bic}", "transfer.status", f"transfer:{uetr}",
-                     {"to": TransferStatus.RECEIVED.value, "reason": transfer.status_reason,
-                      "sell": f"{i.sell_amount} {i.sell_currency}", "buy_currency": i.buy_currency,
-                      "creditor": creditor.bic})  # fmt: skip
-    return transfer
+    if isinstance(item.details, ApiError):
+        raise item.details
+    return creditor
 
 
 def signature_of(t: Transfer) -> CompactSignature:
@@ -249,6 +306,66 @@ def _check_quote(session: Session, principal: Principal, body: TransferCreate, n
     return quote
 
 
+class Transitions:
+    """Transfer state changes made in one transaction, written together when it is done.
+
+    :meth:`add` changes the transfer at once (so a second event for it in the same batch sees
+    its new status) and keeps its history entry, audit entry and webhook deliveries; :meth:`write`
+    inserts those with one statement per table. The watcher moves hundreds of transfers per
+    block: one at a time, the store's flushes cost more than everything else it did.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._events: list[dict[str, Any]] = []
+        self._entries: list[tuple[str, str, str, dict[str, Any]]] = []
+        self._deliveries: list[dict[str, Any]] = []
+
+    def __enter__(self) -> Transitions:
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        if kind is None:
+            self.write()
+
+    def add(
+        self,
+        transfer: Transfer,
+        status: TransferStatus,
+        reason: str,
+        ref: ChainReference | None = None,
+        code: str = "",
+        actor: str = "node",
+    ) -> None:
+        """Move ``transfer`` to ``status`` (the lifecycle is enforced by
+        :func:`settlement.lifecycle.check_transition`) and owe its history, audit and webhook rows."""
+        previous = transfer.status
+        check_transition(TransferStatus(previous), status)
+        now = dt.datetime.now(dt.UTC)
+        transfer.status, transfer.status_reason, transfer.status_code = status.value, reason, code
+        transfer.updated_at = now
+        self._events.append({
+            "transfer_id": transfer.id, "status": status.value, "reason": reason, "code": code, "at": now,
+            "tx_hash": ref.tx_hash if ref else None, "block_number": ref.block_number if ref else None,
+            "log_index": ref.log_index if ref else None,
+        })  # fmt: skip
+        metrics.TRANSITIONS.labels(status.value).inc()
+        chain = None if ref is None else {"tx_hash": ref.tx_hash, "block_number": ref.block_number,
+                                          "log_index": ref.log_index}  # fmt: skip
+        change = {"from": previous, "to": status.value, "code": code, "reason": reason, "chain": chain}
+        self._entries.append((actor, "transfer.status", f"transfer:{transfer.id}", change))
+        self._deliveries += webhooks.deliveries(self.session, transfer, status, reason, code, chain, now)
+
+    def write(self) -> None:
+        session = self.session
+        if self._events:
+            session.execute(insert(TransferEvent), self._events)
+        audit_log.append_many(session, self._entries)
+        if self._deliveries:
+            session.execute(insert(WebhookDelivery), self._deliveries)
+        self._events, self._entries, self._deliveries = [], [], []
+
+
 def transition(
     session: Session,
     transfer: Transfer,
@@ -258,32 +375,9 @@ def transition(
     code: str = "",
     actor: str = "node",
 ) -> None:
-    """Move a transfer to ``status``, append the step to its history and the audit log, and owe
-    the bank a webhook.
-
-    The lifecycle is enforced (:func:`settlement.lifecycle.check_transition`); the history
-    entry, the audit entry and the webhook delivery are written in the caller's transaction.
-    """
-    previous = transfer.status
-    check_transition(TransferStatus(previous), status)
-    now = dt.datetime.now(dt.UTC)
-    transfer.status, transfer.status_reason, transfer.status_code, transfer.updated_at = status.value, reason, code, now
-    event = TransferEvent(
-        transfer_id=transfer.id,
-        status=status.value,
-        reason=reason,
-        code=code,
-        at=now,
-        tx_hash=ref.tx_hash if ref else None,
-        block_number=ref.block_number if ref else None,
-        log_index=ref.log_index if ref else None,
-    )
-    session.add(event)
-    metrics.TRANSITIONS.labels(status.value).inc()
-    chain = None if ref is None else ref.model_dump(exclude={"confirmations"})
-    change = {"from": previous, "to": status.value, "code": code, "reason": reason, "chain": chain}
-    audit_log.append(session, actor, "transfer.status", f"transfer:{transfer.id}", change)
-    webhooks.enqueue(session, transfer, status, reason, code, chain)
+    """One state change, written at once (see :class:`Transitions` for many)."""
+    with Transitions(session) as changes:
+        changes.add(transfer, status, reason, ref, code, actor)
 
 
 def cancel(session: Session, principal: Principal, transfer_id: str) -> Transfer:

@@ -24,7 +24,7 @@ from eth_abi.abi import decode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 from web3 import Web3
 
@@ -34,7 +34,7 @@ from node.faults import failpoint
 from node.pipeline import RESOLVED_EVENTS
 from node.store.db import Store
 from node.store.models import ChainEvent, ChainTx, EscrowBatch, SeenBlock, Transfer
-from node.transfers import lock_for_update, transition, uetr_of
+from node.transfers import Transitions, lock_for_update, transition, uetr_of
 from settlement.errors import ChainError
 from settlement.lifecycle import TransferStatus
 from settlement.manifest import Manifest
@@ -184,29 +184,30 @@ class Watcher:
         }
         rows = lock_for_update(session, sorted({e.transfer_id for e in events}))
         closing: set[int] = set()
+        recorded: list[dict[str, Any]] = []
+        changes = Transitions(session)
         for e in events:
             if (e.tx_hash, e.log_index) in seen:
                 continue
             seen.add((e.tx_hash, e.log_index))
             t = rows.get(e.transfer_id)
-            session.add(ChainEvent(name=e.name, transfer_id=e.transfer_id if t else None, tx_hash=e.tx_hash,
-                                   log_index=e.log_index, block_number=e.block_number, block_hash=e.block_hash,
-                                   data={k: str(v) for k, v in e.data.items()}))  # fmt: skip
+            recorded.append({"name": e.name, "transfer_id": e.transfer_id if t else None, "tx_hash": e.tx_hash,
+                             "log_index": e.log_index, "block_number": e.block_number, "block_hash": e.block_hash,
+                             "data": {k: str(v) for k, v in e.data.items()}})  # fmt: skip
             if t is None:
                 continue  # not a transfer of this node (another relayer's, or a test's)
             ref = ChainReference(tx_hash=e.tx_hash, block_number=e.block_number, log_index=e.log_index)
             status = S(t.status)
             if e.name == "InstructionEscrowed" and status is S.RECEIVED:
                 if t.review == "pending":
-                    transition(session, t, S.ESCROWED, f"escrowed in block {e.block_number}; {t.review_reason}", ref,
-                               code=t.review_code, actor=ACTOR)  # fmt: skip
+                    changes.add(t, S.ESCROWED, f"escrowed in block {e.block_number}; {t.review_reason}", ref,
+                                code=t.review_code, actor=ACTOR)  # fmt: skip
                 else:
-                    transition(session, t, S.ESCROWED, f"escrowed in block {e.block_number}", ref, code="escrowed",
-                               actor=ACTOR)  # fmt: skip
+                    changes.add(t, S.ESCROWED, f"escrowed in block {e.block_number}", ref, code="escrowed", actor=ACTOR)
             elif e.name == "InstructionSettled" and status is S.ESCROWED:
                 t.buy_amount, t.fee = int(e.data["buyAmount"]), int(e.data["fee"])
                 why = f"settled in block {e.block_number}: FINAL after {self.settings.confirmations} confirmations"
-                transition(session, t, S.SETTLED, why, ref, code="settled", actor=ACTOR)
+                changes.add(t, S.SETTLED, why, ref, code="settled", actor=ACTOR)
             elif e.name == "InstructionRefunded" and status is S.ESCROWED:
                 t.status_reason = (
                     f"refunded in block {e.block_number}: REFUNDED after {self.settings.confirmations} confirmations"
@@ -215,6 +216,9 @@ class Watcher:
                 log.warning("event %s for transfer %s in status %s: recorded, no change", e.name, t.id, t.status)
             if e.name in RESOLVED_EVENTS and t.batch_id is not None:
                 closing.add(t.batch_id)
+        if recorded:
+            session.execute(insert(ChainEvent), recorded)
+        changes.write()
         session.flush()
         if any(e.transfer_id in rows for e in events):
             failpoint("before_watcher_commit")  # this node's transfers changed; the commit has not happened
@@ -243,13 +247,15 @@ class Watcher:
                 .where(Transfer.status == status.value, ChainEvent.name == name, ChainEvent.block_number <= cutoff)
                 .with_for_update(of=Transfer)
             ).all()
-            for t, e in rows:
-                ref = ChainReference(tx_hash=e.tx_hash, block_number=e.block_number, log_index=e.log_index)
-                what, code = ("settled", "final") if target is S.FINAL else ("refunded", "refunded")
-                if target is S.REFUNDED and t.review == "rejected":
-                    what, code = f"rejected by the operator's review ({t.review_reason}); refunded", "review_rejected"
-                transition(session, t, target, f"{what} in block {e.block_number}, {head - e.block_number + 1} "
-                           f"confirmations (needs {k})", ref, code=code, actor=ACTOR)  # fmt: skip
+            with Transitions(session) as changes:
+                for t, e in rows:
+                    ref = ChainReference(tx_hash=e.tx_hash, block_number=e.block_number, log_index=e.log_index)
+                    what, code = ("settled", "final") if target is S.FINAL else ("refunded", "refunded")
+                    if target is S.REFUNDED and t.review == "rejected":
+                        what = f"rejected by the operator's review ({t.review_reason}); refunded"
+                        code = "review_rejected"
+                    changes.add(t, target, f"{what} in block {e.block_number}, {head - e.block_number + 1} "
+                                f"confirmations (needs {k})", ref, code=code, actor=ACTOR)  # fmt: skip
 
     # ------------------------------------------------------------------ reorganisations
 

@@ -57,10 +57,17 @@ def verify(secret: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(signature(secret, body), header)
 
 
-def enqueue(
-    session: Session, transfer: Transfer, status: TransferStatus, reason: str, code: str, chain: dict[str, Any] | None
-) -> None:
-    """Add the deliveries a status change owes, in the caller's transaction.
+def deliveries(
+    session: Session,
+    transfer: Transfer,
+    status: TransferStatus,
+    reason: str,
+    code: str,
+    chain: dict[str, Any] | None,
+    now: dt.datetime,
+) -> list[dict[str, Any]]:
+    """The deliveries a status change owes (``webhook_deliveries`` rows), for the caller to
+    insert in the transaction of the change.
 
     Who has a webhook, and which bank holds which address, are read once per transaction
     (``session.info``): the watcher moves hundreds of transfers in one.
@@ -71,7 +78,7 @@ def enqueue(
         creditor = banks.get(transfer.creditor)
         if creditor is not None and creditor != transfer.bank_id:
             bank_ids.append(creditor)
-    now = dt.datetime.now(dt.UTC)
+    rows = []
     for bank_id in bank_ids:
         if bank_id not in hooks:
             continue
@@ -94,9 +101,10 @@ def enqueue(
                 "chain": chain,
             },
         }
-        session.add(WebhookDelivery(id=delivery_id, bank_id=bank_id, transfer_id=transfer.id, body=body,
-                                    status="pending", attempts=0, next_attempt_at=now, last_error="",
-                                    created_at=now))  # fmt: skip
+        rows.append({"id": delivery_id, "bank_id": bank_id, "transfer_id": transfer.id, "body": body,
+                     "status": "pending", "attempts": 0, "next_attempt_at": now, "last_error": "",
+                     "created_at": now})  # fmt: skip
+    return rows
 
 
 def _directory(session: Session) -> tuple[set[int], dict[str, int]]:

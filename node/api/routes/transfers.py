@@ -53,10 +53,15 @@ def submit(
     body: TransferCreate, svc: ServicesDep, who: CurrentBank, request: Request, raw: RawBody, key: IdempotencyKey = None
 ) -> JSONResponse:
     ctx = _accept_context(svc)
-    response = run_post(
-        svc, who, request, raw, key, 202,
-        lambda session: transfers.public(transfers.accept(session, who, body, ctx)).model_dump(mode="json"),
-    )  # fmt: skip
+    verified = [transfers.verify(body, svc.domain)]
+
+    def work(session: Session) -> dict[str, Any]:
+        [result] = transfers.accept(session, who, verified, ctx)
+        if isinstance(result, ApiError):
+            raise result
+        return transfers.public(transfers.get_visible(session, who, result)).model_dump(mode="json")
+
+    response = run_post(svc, who, request, raw, key, 202, work)
     failpoint("after_accept")  # committed, the 202 not yet sent
     return response
 
@@ -78,18 +83,17 @@ def submit_batch(
     key: IdempotencyKey = None,
 ) -> JSONResponse:  # fmt: skip
     ctx = _accept_context(svc)
+    verified = [transfers.verify(item, svc.domain) for item in body.transfers]
 
     def work(session: Session) -> dict[str, Any]:
         results = []
-        for item in body.transfers:
-            try:
-                with session.begin_nested():
-                    t = transfers.accept(session, who, item, ctx)
-                results.append(TransferBatchItem(id=t.id, status_code=202, status=TransferStatus.RECEIVED))
-            except ApiError as exc:
-                results.append(TransferBatchItem(id=str(item.instruction.id), status_code=exc.status_code,
-                                                 error={"code": exc.code, "message": str(exc),
-                                                        "details": exc.details}))  # fmt: skip
+        for item, outcome in zip(body.transfers, transfers.accept(session, who, verified, ctx), strict=True):
+            if isinstance(outcome, ApiError):
+                results.append(TransferBatchItem(id=str(item.instruction.id), status_code=outcome.status_code,
+                                                 error={"code": outcome.code, "message": str(outcome),
+                                                        "details": outcome.details}))  # fmt: skip
+            else:
+                results.append(TransferBatchItem(id=outcome, status_code=202, status=TransferStatus.RECEIVED))
         accepted = sum(1 for r in results if r.status_code == 202)
         return TransferBatchResult(accepted=accepted, refused=len(results) - accepted, results=results).model_dump(
             mode="json"
