@@ -14,10 +14,10 @@ import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from node.store.db import Store
+from node.store.db import Store, insert_rows
 from node.store.models import AuditEntry
 from settlement.audit_log import GENESIS_HASH, ExportedEntry, as_dict, entry_hash
 
@@ -52,7 +52,7 @@ def append_many(session: Session, items: Sequence[tuple[str, str, str, Mapping[s
         rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "subject": subject, "data": clean,
                      "prev_hash": prev, "hash": digest})  # fmt: skip
         prev = digest
-    session.execute(insert(AuditEntry), rows)
+    insert_rows(session, AuditEntry, rows)
     if nested:
         session.info.pop(_HEAD, None)  # a savepoint may roll these back: the next append reads the head again
     else:

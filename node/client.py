@@ -21,6 +21,7 @@ from typing import Any
 
 import requests
 from eth_account import Account
+from eth_keys.datatypes import PrivateKey
 from eth_utils.crypto import keccak
 
 from settlement import money
@@ -52,7 +53,8 @@ class BankClient:
         """``private_key`` signs instructions (not needed to read); ``vault``: the vault address you
         expect (the client refuses a node that names another)."""
         self.url = url.rstrip("/")
-        self._key = private_key
+        self._key = PrivateKey(bytes.fromhex(private_key.removeprefix("0x"))) if private_key else None
+        """Kept as a key object: deriving the public key again for every signature cost more than signing."""
         self.address: str = Account.from_key(private_key).address if private_key else ""
         self.timeout_s = timeout_s
         self.retries_max = retries_max

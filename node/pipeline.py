@@ -311,8 +311,26 @@ class Pipeline:
         return []
 
     def _estimate(self, data: bytes, sender: TxSender | None = None) -> int | ContractError:
-        """Gas for the call with a margin, or the vault's custom error it would revert with."""
+        """Gas for the call with a margin, or the vault's custom error it would revert with.
+
+        ``eth_createAccessList`` runs the call once and reports the gas it used, where
+        ``eth_estimateGas`` searches for the lowest limit that succeeds: on anvil that ran a
+        256-instruction batch about twenty times and was the pipeline's slowest step. The margin
+        (a third, plus 50,000) covers the refunds (at most a fifth of the gas spent) and the cold
+        accesses the access list would have paid ahead. A node that does not serve the method,
+        or reports a revert without its data, gets the estimate, which carries the revert data.
+        """
         call = {"from": (sender or self.sender).address, "to": self.vault.manifest.vault, "data": "0x" + data.hex()}
+        answer = self.vault.w3.provider.make_request("eth_createAccessList", [call, "latest"])  # type: ignore[arg-type]
+        result, error = answer.get("result"), dict(answer.get("error") or {})
+        if isinstance(result, dict) and "gasUsed" in result and not result.get("error"):
+            return int(result["gasUsed"], 16) * 4 // 3 + 50_000
+        raw = error.get("data")
+        if isinstance(raw, str) and raw.startswith("0x") and len(raw) >= 10:
+            decoded = decode_revert(raw)
+            if decoded is None:
+                raise Hold(f"the vault refused the batch with an unknown error: {error.get('message', raw)}")
+            return decoded
         try:
             gas = int(self.vault.w3.eth.estimate_gas(call))  # type: ignore[arg-type]
         except (ContractCustomError, ContractLogicError) as exc:
@@ -321,7 +339,7 @@ class Pipeline:
             if decoded is None:
                 raise Hold(f"the vault refused the batch with an unknown error: {exc}") from None
             return decoded
-        return gas * 5 // 4 + 20_000
+        return gas * 4 // 3 + 50_000
 
     def _reject(self, session: Session, rejected: dict[str, tuple[str, str]]) -> None:
         if not rejected:

@@ -164,13 +164,19 @@ class Exposures:
         ccy = t.sell_currency
         limits = self.rules.limits_for(debtor.bic)
         balance = self._balance(t.debtor, ccy) if ccy in limits.net_debit_cap else None
-        window = dt.timedelta(seconds=self.rules.velocity.window_s)
+        velocity = self.rules.velocity
+        window = dt.timedelta(seconds=velocity.window_s)
+        # Counted only for a rule that reads them: a tick checks a thousand transfers.
+        sent = _since(self._sent[t.bank_id], t.created_at - MINUTE) if velocity.per_minute_max is not None else 0
+        large_new = (
+            _since(self._large_new[t.bank_id], t.created_at - window) if velocity.large_new_max is not None else 0
+        )
         return Exposure(
             outflow_today=self._outflow[(t.bank_id, ccy)],
             inflow_today=self._inflow[(debtor.address.lower(), ccy)],
             settlement_balance=balance,
-            sent_last_minute=sum(1 for at in self._sent[t.bank_id] if at > t.created_at - MINUTE),
-            large_new_in_window=sum(1 for at in self._large_new[t.bank_id] if at > t.created_at - window),
+            sent_last_minute=sent,
+            large_new_in_window=large_new,
             beneficiary_known=(t.bank_id, t.beneficiary_key or "") in self._known,
         )
 
@@ -180,3 +186,8 @@ class Exposures:
         self._sent[t.bank_id].append(t.created_at)
         if large_new:
             self._large_new[t.bank_id].append(t.created_at)
+
+
+def _since(times: list[dt.datetime], start: dt.datetime) -> int:
+    """How many of ``times`` are after ``start``."""
+    return sum(1 for at in times if at > start)

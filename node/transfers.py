@@ -16,7 +16,7 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from node import audit_log, metrics, webhooks
@@ -31,6 +31,7 @@ from node.api.schemas import (
 )
 from node.auth import Principal, Role
 from node.risk import beneficiary_key
+from node.store.db import insert_rows
 from node.store.models import Bank, NetworkState, Quote, SeenBlock, Transfer, TransferEvent, WebhookDelivery
 from settlement.eip712 import CompactSignature, Domain, Instruction, id_to_uuid, recover, uuid_to_id
 from settlement.lifecycle import TransferStatus, check_transition
@@ -50,11 +51,12 @@ class AcceptContext:
 
 def instruction_of(i: InstructionIn | Transfer) -> Instruction:
     """The EIP-712 instruction of a submitted body or of a stored transfer (same field names)."""
+    stored = isinstance(i, Transfer)  # stored addresses are checksummed already (by accept)
     return Instruction(
         id=uuid_to_id(i.id),
         nonce=i.nonce,
-        debtor=to_checksum_address(i.debtor),
-        creditor=to_checksum_address(i.creditor),
+        debtor=i.debtor if stored else to_checksum_address(i.debtor),
+        creditor=i.creditor if stored else to_checksum_address(i.creditor),
         sell_currency=i.sell_currency.encode(),
         sell_amount=i.sell_amount,
         buy_currency=i.buy_currency.encode(),
@@ -149,10 +151,8 @@ def accept(
             "signature_vs": item.body.signature.vs, "quote_id": quote.id if quote else None,
             "beneficiary_key": beneficiary_key(instruction.creditor, details),
             "status": TransferStatus.RECEIVED.value, "status_reason": reason, "status_code": "",
-            "created_at": now, "updated_at": now,
+            "details": details, "created_at": now, "updated_at": now,
         }  # fmt: skip
-        if details is not None:
-            row["details"] = details  # absent rather than None: None would be stored as JSON null
         rows.append(row)
         history.append({"transfer_id": uetr, "status": TransferStatus.RECEIVED.value, "reason": reason, "code": "",
                         "at": now})  # fmt: skip
@@ -161,10 +161,9 @@ def accept(
                          "sell": f"{i.sell_amount} {i.sell_currency}", "buy_currency": i.buy_currency,
                          "creditor": creditor.bic}))  # fmt: skip
         results[index] = uetr
-    if rows:
-        session.execute(insert(Transfer), rows)
-        session.execute(insert(TransferEvent), history)
-        audit_log.append_many(session, entries)
+    insert_rows(session, Transfer, rows)
+    insert_rows(session, TransferEvent, history)
+    audit_log.append_many(session, entries)
     return results
 
 
@@ -358,11 +357,9 @@ class Transitions:
 
     def write(self) -> None:
         session = self.session
-        if self._events:
-            session.execute(insert(TransferEvent), self._events)
+        insert_rows(session, TransferEvent, self._events)
         audit_log.append_many(session, self._entries)
-        if self._deliveries:
-            session.execute(insert(WebhookDelivery), self._deliveries)
+        insert_rows(session, WebhookDelivery, self._deliveries)
         self._events, self._entries, self._deliveries = [], [], []
 
 

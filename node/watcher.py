@@ -24,7 +24,7 @@ from eth_abi.abi import decode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from web3 import Web3
 
@@ -32,7 +32,7 @@ from node import metrics
 from node.api.schemas import ChainReference
 from node.faults import failpoint
 from node.pipeline import RESOLVED_EVENTS
-from node.store.db import Store
+from node.store.db import Store, insert_rows
 from node.store.models import ChainEvent, ChainTx, EscrowBatch, SeenBlock, Transfer
 from node.transfers import Transitions, lock_for_update, transition, uetr_of
 from settlement.errors import ChainError
@@ -216,8 +216,7 @@ class Watcher:
                 log.warning("event %s for transfer %s in status %s: recorded, no change", e.name, t.id, t.status)
             if e.name in RESOLVED_EVENTS and t.batch_id is not None:
                 closing.add(t.batch_id)
-        if recorded:
-            session.execute(insert(ChainEvent), recorded)
+        insert_rows(session, ChainEvent, recorded)
         changes.write()
         session.flush()
         if any(e.transfer_id in rows for e in events):

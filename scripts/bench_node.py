@@ -184,23 +184,31 @@ def _drive(network: Network, url: str, keys: dict[str, str], args: argparse.Name
 
 
 def _wait_final(url: str, ids: set[str], timeout_s: float) -> dict[str, float]:
-    """FINAL times from the auditor's export (the node's own record of each transition)."""
+    """FINAL times from the auditor's export (the node's own record of each transition), read once
+    nothing is left in flight: polling the whole export meanwhile took CPU from the node it measures."""
     deadline = time.monotonic() + timeout_s
     headers = {"Authorization": f"Bearer {DEVNET_AUDITOR_API_KEY}"}
-    while True:
-        text = requests.get(f"{url}/v1/audit/transfers/export", headers=headers, timeout=60).text
-        rows = [json.loads(line) for line in text.splitlines()]
-        final = {r["id"]: dt.datetime.fromisoformat(r["updated_at"]).timestamp() for r in rows
-                 if r["status"] == "FINAL" and r["id"] in ids}  # fmt: skip
-        ended = [r for r in rows if r["status"] in ("REJECTED", "REFUNDED", "FAILED") and r["id"] in ids]
-        if ended:
-            raise SystemExit(f"{len(ended)} transfers ended otherwise, e.g. {ended[0]['status']}: {ended[0]}")
-        print(f"  FINAL: {len(final)}/{len(ids)}", flush=True)
-        if len(final) == len(ids):
-            return final
-        if time.monotonic() > deadline:
-            raise SystemExit(f"only {len(final)} of {len(ids)} FINAL after {timeout_s} s")
-        time.sleep(2)
+    with requests.Session() as http:
+        http.headers.update(headers)
+        while True:
+            listed = {s: http.get(f"{url}/v1/transfers", params={"status": s, "limit": 1}, timeout=60).json()["data"]
+                      for s in ("RECEIVED", "ESCROWED", "SETTLED")}  # fmt: skip
+            in_flight = [status for status, page in listed.items() if page]
+            print(f"  in flight: {', '.join(in_flight) or 'none'}", flush=True)
+            if not in_flight:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"transfers still {', '.join(in_flight)} after {timeout_s} s")
+            time.sleep(1)
+        text = http.get(f"{url}/v1/audit/transfers/export", timeout=120).text
+    rows = [json.loads(line) for line in text.splitlines()]
+    ended = [r for r in rows if r["id"] in ids and r["status"] != "FINAL"]
+    if ended:
+        raise SystemExit(f"{len(ended)} transfers ended otherwise, e.g. {ended[0]['status']}: {ended[0]}")
+    final = {r["id"]: dt.datetime.fromisoformat(r["updated_at"]).timestamp() for r in rows if r["id"] in ids}
+    if len(final) != len(ids):
+        raise SystemExit(f"the export holds {len(final)} of the {len(ids)} transfers sent")
+    return final
 
 
 def _trivial_rps(concurrency: int, duration_s: float = 5.0) -> float:

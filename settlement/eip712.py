@@ -12,7 +12,7 @@ with a high ``s`` are never produced and are rejected by the contracts.
 from __future__ import annotations
 
 import uuid
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
@@ -103,7 +103,7 @@ class Instruction:
 
     def as_tuple(self) -> tuple[Any, ...]:
         """The ABI tuple for contract calls."""
-        return astuple(self)
+        return _values(self)
 
     def message(self) -> dict[str, Any]:
         """The EIP-712 message as a wallet shows it (field names as in the type string)."""
@@ -141,7 +141,7 @@ class Terms:
         return keccak(TERMS_TYPEHASH + encode(_TERMS_ABI, list(self.as_tuple())))
 
     def as_tuple(self) -> tuple[Any, ...]:
-        return astuple(self)
+        return _values(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,13 +159,24 @@ class Quote:
     expiry: int
 
     def struct_hash(self) -> bytes:
-        return keccak(QUOTE_TYPEHASH + encode(_QUOTE_ABI, list(self.as_tuple())))
+        return _quote_hash(self)
 
     def as_tuple(self) -> tuple[Any, ...]:
-        return astuple(self)
+        return _values(self)
 
     def message(self) -> dict[str, Any]:
         return dict(zip(_field_names(QUOTE_TYPE), self.as_tuple(), strict=True))
+
+
+@lru_cache(maxsize=4096)
+def _quote_hash(quote: Quote) -> bytes:
+    """Cached: a batch settles hundreds of transfers at the few quotes of its pairs and second."""
+    return keccak(QUOTE_TYPEHASH + encode(_QUOTE_ABI, list(quote.as_tuple())))
+
+
+def _values(item: Any) -> tuple[Any, ...]:
+    """The fields in order (``dataclasses.astuple`` deep-copies each one; these are immutable)."""
+    return tuple(getattr(item, f.name) for f in fields(item))
 
 
 @dataclass(frozen=True, slots=True)

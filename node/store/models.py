@@ -132,7 +132,7 @@ class Transfer(Base):
     position: Mapped[int | None] = mapped_column(Integer)
     resolve_tx_id: Mapped[int | None] = mapped_column(ForeignKey("chain_txs.id"))
     """The live transaction that settles or refunds this transfer, if one was sent."""
-    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     """The beneficiary and remittance details the bank sent with the instruction (their hash is signed)."""
     beneficiary_key: Mapped[str | None] = mapped_column(String(64))
     """Who is paid, for "new beneficiary" rules: a hash of the creditor bank and the beneficiary's account."""
@@ -147,8 +147,10 @@ class Transfer(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     events: Mapped[list[TransferEvent]] = relationship(
-        back_populates="transfer", order_by="TransferEvent.id", cascade="all, delete-orphan"
+        back_populates="transfer", order_by="TransferEvent.id", viewonly=True
     )
+    """The history, read only: its rows are inserted together with the change they record
+    (:class:`node.transfers.Transitions`), and a transfer is never deleted."""
 
     __table_args__ = (
         UniqueConstraint("debtor", "nonce", name="uq_transfers_debtor_nonce"),
@@ -175,7 +177,7 @@ class TransferEvent(Base):
     block_number: Mapped[int | None] = mapped_column(Integer)
     log_index: Mapped[int | None] = mapped_column(Integer)
 
-    transfer: Mapped[Transfer] = relationship(back_populates="events")
+    transfer: Mapped[Transfer] = relationship(back_populates="events", viewonly=True)
 
 
 class Quote(Base):
