@@ -38,7 +38,7 @@ from eth_utils.crypto import keccak
 
 from fx import inputs
 from fx.conversion import BPS, convert
-from fx.errors import FxAmountError, QuoteAmountsError, QuoteError, QuoteExpiredError, QuoteSignatureError
+from fx.errors import FxAmountError, FxError, QuoteAmountsError, QuoteError, QuoteExpiredError, QuoteSignatureError
 from fx.pricing import PairPricing, Pricing
 from fx.rates import RATE_SCALE, Rate, RateProvider, from_fixed
 from settlement import money
@@ -205,6 +205,12 @@ class QuoteEngine:
     def mid(self, sell: str, buy: str) -> Rate:
         return self.rates.rate(sell, buy, self._now())
 
+    def frozen(self) -> QuoteEngine:
+        """This engine with its clock stopped now and each pair's mid rate read once: for pricing
+        a batch of transfers together (the same second, so the same rates and expiry)."""
+        now_s = self.clock()
+        return QuoteEngine(_MidOnce(self.rates), self.pricing, self.liquidity_provider, self.signer, lambda: now_s)
+
     def quote_sell(self, sell: str, sell_amount: object, buy: str) -> LockedQuote:
         """Sell exactly ``sell_amount`` (decimal string in major units, or int minor units)."""
         s, b = inputs.pair(sell, buy)
@@ -281,6 +287,26 @@ class QuoteEngine:
 
     def _now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+
+
+class _MidOnce:
+    """A rate provider that asks the one it wraps once per pair (errors included)."""
+
+    def __init__(self, rates: RateProvider) -> None:
+        self.name = rates.name
+        self._rates = rates
+        self._seen: dict[tuple[str, str], Rate | FxError] = {}
+
+    def rate(self, sell: str, buy: str, now: dt.datetime) -> Rate:
+        if (sell, buy) not in self._seen:
+            try:
+                self._seen[(sell, buy)] = self._rates.rate(sell, buy, now)
+            except FxError as exc:
+                self._seen[(sell, buy)] = exc
+        found = self._seen[(sell, buy)]
+        if isinstance(found, FxError):
+            raise found
+        return found
 
 
 def _apply_spread(mid: int, spread_bps: int) -> int:

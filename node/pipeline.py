@@ -381,8 +381,9 @@ class Pipeline:
                 locked = {q.id: q.body for q in session.scalars(select(Quote).where(Quote.id.in_(quote_ids)))}
                 work.append((batch, transfers, done, locked))
         acted = 0
+        engine = self.quotes.frozen()  # one rate per pair for the whole round
         for batch, transfers, done, locked in work:
-            acted += self._resolve_batch(batch, transfers, done, locked, now_s)
+            acted += self._resolve_batch(batch, transfers, done, locked, now_s, engine)
         return acted
 
     def _resolvable_batches(self, session: Session) -> list[int]:
@@ -405,6 +406,7 @@ class Pipeline:
         done: set[str],
         locked: dict[str, dict[str, Any]],
         now_s: int,
+        engine: QuoteEngine,
     ) -> int:
         settings = self.settings
         actions: dict[str, Action] = {}
@@ -429,7 +431,7 @@ class Pipeline:
             elif now_s >= t.deadline - settings.settle_margin_s:
                 actions[t.id] = Action.KEEP
             else:
-                quote, why = self._settle_quote(t, locked, now_s)
+                quote, why = self._settle_quote(t, locked, now_s, engine)
                 if quote is None:
                     actions[t.id], waiting[t.id] = Action.KEEP, why
                 else:
@@ -484,14 +486,14 @@ class Pipeline:
         return 0
 
     def _settle_quote(
-        self, t: Transfer, locked: dict[str, dict[str, Any]], now_s: int
+        self, t: Transfer, locked: dict[str, dict[str, Any]], now_s: int, engine: QuoteEngine
     ) -> tuple[LockedQuote | None, str]:
         if t.quote_id and t.quote_id in locked:
             quote = LockedQuote.from_dict(locked[t.quote_id])
             if quote.signature is not None and quote.expiry >= now_s + self.settings.quote_margin_s:
                 return quote, ""
         try:
-            quote = self.quotes.quote_sell(t.sell_currency, t.sell_amount, t.buy_currency)
+            quote = engine.quote_sell(t.sell_currency, t.sell_amount, t.buy_currency)
         except FxError as exc:
             return None, f"waiting for a rate: {exc}"
         if quote.buy_amount < t.min_buy_amount:

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -33,7 +32,15 @@ from node.auth import Principal, Role
 from node.risk import beneficiary_key
 from node.store.db import insert_rows
 from node.store.models import Bank, NetworkState, Quote, SeenBlock, Transfer, TransferEvent, WebhookDelivery
-from settlement.eip712 import CompactSignature, Domain, Instruction, id_to_uuid, recover, uuid_to_id
+from settlement.eip712 import (
+    CompactSignature,
+    Domain,
+    Instruction,
+    checksum_address,
+    id_to_uuid,
+    recover,
+    uuid_to_id,
+)
 from settlement.lifecycle import TransferStatus, check_transition
 
 LOCK_CHUNK = 500
@@ -55,8 +62,8 @@ def instruction_of(i: InstructionIn | Transfer) -> Instruction:
     return Instruction(
         id=uuid_to_id(i.id),
         nonce=i.nonce,
-        debtor=i.debtor if stored else to_checksum_address(i.debtor),
-        creditor=i.creditor if stored else to_checksum_address(i.creditor),
+        debtor=i.debtor if stored else checksum_address(i.debtor),
+        creditor=i.creditor if stored else checksum_address(i.creditor),
         sell_currency=i.sell_currency.encode(),
         sell_amount=i.sell_amount,
         buy_currency=i.buy_currency.encode(),

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_abi.abi import decode
-from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from sqlalchemy import delete, select, update
@@ -35,6 +34,7 @@ from node.pipeline import RESOLVED_EVENTS
 from node.store.db import Store, insert_rows
 from node.store.models import ChainEvent, ChainTx, EscrowBatch, SeenBlock, Transfer
 from node.transfers import Transitions, lock_for_update, transition, uetr_of
+from settlement.eip712 import checksum_address
 from settlement.errors import ChainError
 from settlement.lifecycle import TransferStatus
 from settlement.manifest import Manifest
@@ -91,10 +91,10 @@ def decode_log(entry: Any) -> Event | None:
     name, types, indexed, names = found
     data: dict[str, Any] = {}
     for key, topic in zip(indexed, topics[2:], strict=True):
-        data[key] = to_checksum_address(topic[12:])
+        data[key] = checksum_address(topic[12:])
     for key, typ, value in zip(names, types, decode(types, bytes(HexBytes(entry["data"]))), strict=True):
         data[key] = (
-            to_checksum_address(value) if typ == "address" else value.decode() if isinstance(value, bytes) else value
+            checksum_address(value) if typ == "address" else value.decode() if isinstance(value, bytes) else value
         )
     return Event(
         name=name,

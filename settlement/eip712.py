@@ -230,6 +230,10 @@ def recover(domain: Domain, item: Instruction | Quote, signature: CompactSignatu
     return public.to_checksum_address()
 
 
+checksum_address = lru_cache(maxsize=4096)(to_checksum_address)
+"""The EIP-55 form of an address, cached: a few banks send thousands of instructions, each naming two."""
+
+
 def new_uetr() -> bytes:
     """A fresh UETR (UUID v4) as the 32-byte, left-aligned ``bytes32`` id."""
     return uuid_to_id(uuid.uuid4())

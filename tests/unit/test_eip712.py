@@ -81,3 +81,12 @@ def test_uetr_round_trip() -> None:
     assert id_to_uuid(uetr).version == 4
     with pytest.raises(ValueError):
         id_to_uuid(b"\x01" * 32)
+
+
+def test_keccak_runs_on_the_c_backend() -> None:
+    """``settlement`` selects safe-pysha3 for eth-hash (pycryptodome, its first choice, is ~7x slower)."""
+    from eth_hash.auto import keccak as auto
+    from eth_hash.backends.pysha3 import PySha3Backend
+
+    assert auto(b"") == bytes.fromhex("c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
+    assert isinstance(auto.hasher.__self__, PySha3Backend)  # type: ignore[attr-defined]
