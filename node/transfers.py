@@ -10,13 +10,15 @@ import base64
 import datetime as dt
 import json
 import uuid
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth_utils.crypto import keccak
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from node import audit_log, metrics, webhooks
 from node.api.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
@@ -315,14 +317,16 @@ def _check_quote(session: Session, principal: Principal, body: TransferCreate, n
 class Transitions:
     """Transfer state changes made in one transaction, written together when it is done.
 
-    :meth:`add` changes the transfer at once (so a second event for it in the same batch sees
-    its new status) and keeps its history entry, audit entry and webhook deliveries; :meth:`write`
-    inserts those with one statement per table. The watcher moves hundreds of transfers per
-    block: one at a time, the store's flushes cost more than everything else it did.
+    :meth:`add` changes the transfer object at once (so a second event for it in the same batch
+    sees its new status) and keeps the row's update, its history entry, audit entry and webhook
+    deliveries; :meth:`write` runs those with one statement per table. The watcher moves
+    hundreds of transfers per block: through the ORM's unit of work, one object at a time, the
+    bookkeeping cost more than everything else it did.
     """
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._updates: list[dict[str, Any]] = []
         self._events: list[dict[str, Any]] = []
         self._entries: list[tuple[str, str, str, dict[str, Any]]] = []
         self._deliveries: list[dict[str, Any]] = []
@@ -342,14 +346,20 @@ class Transitions:
         ref: ChainReference | None = None,
         code: str = "",
         actor: str = "node",
+        values: Mapping[str, Any] | None = None,
     ) -> None:
         """Move ``transfer`` to ``status`` (the lifecycle is enforced by
-        :func:`settlement.lifecycle.check_transition`) and owe its history, audit and webhook rows."""
+        :func:`settlement.lifecycle.check_transition`), set ``values`` (other columns) with it, and
+        owe its history, audit and webhook rows."""
         previous = transfer.status
         check_transition(TransferStatus(previous), status)
         now = dt.datetime.now(dt.UTC)
-        transfer.status, transfer.status_reason, transfer.status_code = status.value, reason, code
-        transfer.updated_at = now
+        changed = {"status": status.value, "status_reason": reason, "status_code": code, "updated_at": now,
+                   **(values or {})}  # fmt: skip
+        for column, value in changed.items():
+            # As if loaded: the row is written by write()'s UPDATE, not by the unit of work.
+            set_committed_value(transfer, column, value)
+        self._updates.append({"_id": transfer.id, **changed})
         self._events.append({
             "transfer_id": transfer.id, "status": status.value, "reason": reason, "code": code, "at": now,
             "tx_hash": ref.tx_hash if ref else None, "block_number": ref.block_number if ref else None,
@@ -364,10 +374,18 @@ class Transitions:
 
     def write(self) -> None:
         session = self.session
+        table = Transfer.__table__
+        assert isinstance(table, Table)
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        for row in self._updates:
+            by_columns[tuple(row)].append(row)
+        for columns, rows in by_columns.items():
+            statement = update(table).where(table.c.id == bindparam("_id"))
+            session.execute(statement.values({c: bindparam(c) for c in columns if c != "_id"}), rows)
         insert_rows(session, TransferEvent, self._events)
         audit_log.append_many(session, self._entries)
         insert_rows(session, WebhookDelivery, self._deliveries)
-        self._events, self._entries, self._deliveries = [], [], []
+        self._updates, self._events, self._entries, self._deliveries = [], [], [], []
 
 
 def transition(

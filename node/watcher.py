@@ -205,9 +205,9 @@ class Watcher:
                 else:
                     changes.add(t, S.ESCROWED, f"escrowed in block {e.block_number}", ref, code="escrowed", actor=ACTOR)
             elif e.name == "InstructionSettled" and status is S.ESCROWED:
-                t.buy_amount, t.fee = int(e.data["buyAmount"]), int(e.data["fee"])
                 why = f"settled in block {e.block_number}: FINAL after {self.settings.confirmations} confirmations"
-                changes.add(t, S.SETTLED, why, ref, code="settled", actor=ACTOR)
+                changes.add(t, S.SETTLED, why, ref, code="settled", actor=ACTOR,
+                            values={"buy_amount": int(e.data["buyAmount"]), "fee": int(e.data["fee"])})  # fmt: skip
             elif e.name == "InstructionRefunded" and status is S.ESCROWED:
                 t.status_reason = (
                     f"refunded in block {e.block_number}: REFUNDED after {self.settings.confirmations} confirmations"
