@@ -16,11 +16,12 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
-from eth_abi.abi import encode
 from eth_keys.datatypes import PrivateKey
 from eth_keys.datatypes import Signature as KeysSignature
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
+
+from settlement._abi import encode
 
 DOMAIN_NAME = "Corridor Settlement"
 DOMAIN_VERSION = "1"

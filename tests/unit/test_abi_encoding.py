@@ -1,0 +1,53 @@
+"""The static ABI encoder of the hot paths (``settlement._abi``) against eth-abi's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eth_abi.abi import encode as eth_abi_encode
+from hypothesis import given
+from hypothesis import strategies as st
+
+from settlement._abi import encode
+from settlement.vault import CALL_ARGUMENTS
+
+addresses = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
+
+
+def _value(typ: str) -> st.SearchStrategy[Any]:
+    if typ.endswith("[]"):
+        return st.lists(_value(typ[:-2]), max_size=4)
+    if typ.startswith("("):
+        inner, depth, parts, start = typ[1:-1], 0, [], 0
+        for i, char in enumerate(inner):
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if char == "," and depth == 0:
+                parts.append(inner[start:i])
+                start = i + 1
+        parts.append(inner[start:])
+        return st.tuples(*(_value(p) for p in parts))
+    if typ == "address":
+        return addresses
+    if typ.startswith("uint"):
+        return st.integers(0, 2 ** int(typ[4:]) - 1)
+    size = int(typ[5:])
+    return st.binary(min_size=size, max_size=size)
+
+
+@pytest.mark.parametrize("function", sorted(CALL_ARGUMENTS))
+@given(data=st.data())
+def test_calldata_arguments_encode_as_eth_abi_does(function: str, data: st.DataObject) -> None:
+    types = list(CALL_ARGUMENTS[function])
+    values = [data.draw(_value(t)) for t in types]
+    assert encode(types, values) == eth_abi_encode(types, values)
+
+
+@pytest.mark.parametrize(
+    ("typ", "value"),
+    [("uint128", 2**128), ("uint40", -1), ("uint16", True), ("bytes3", b"USDX"), ("address", "0x1234"),
+     ("(uint8,uint8)", (1,)), ("string", "no dynamic scalars")],
+)  # fmt: skip
+def test_out_of_range_values_are_refused(typ: str, value: Any) -> None:
+    with pytest.raises(ValueError):
+        encode([typ], [value])
