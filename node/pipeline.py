@@ -58,7 +58,7 @@ ACTOR = "node:pipeline"
 class PipelineSettings:
     batch_size_max: int = 256
     """Instructions per escrow or resolve transaction (the vault takes at most 256)."""
-    batches_per_tick_max: int = 4
+    batches_per_tick_max: int = 8
     settle_margin_s: int = 10
     """Do not settle this close to the deadline (it could be mined after it); refund after it instead."""
     refund_margin_s: int = 2
@@ -537,12 +537,20 @@ class Pipeline:
         sender: TxSender,
     ) -> int:
         acting = [t.id for t in transfers if actions[t.id] in (Action.SETTLE, Action.REFUND)]
-        payload = {
-            "batch_id": batch.id,
-            "slot": batch.slot,
-            "items": [[t.id, actions[t.id].name.lower()] for t in transfers],
-            "quotes": {tid: q.to_dict() for tid, q in quote_of.items() if actions[tid] is Action.SETTLE},
-        }
+        # Each quote once (a round prices a pair at one rate); an item names its quote by hash.
+        quotes: dict[str, dict[str, Any]] = {}
+        items: list[list[str]] = []
+        for t in transfers:
+            item = [t.id, actions[t.id].name.lower()]
+            if actions[t.id] is Action.SETTLE:
+                q = quote_of[t.id]
+                item.append(key := "0x" + q.quote_hash.hex())
+                if key not in quotes:
+                    quotes[key] = {"pair": f"{q.sell_currency}/{q.buy_currency}", "rate": str(q.rate),
+                                   "fee_bps": q.fee_bps, "liquidity_provider": q.liquidity_provider,
+                                   "expiry": q.expiry, "source": q.source}  # fmt: skip
+            items.append(item)
+        payload = {"batch_id": batch.id, "slot": batch.slot, "items": items, "quotes": quotes}
         fees = sender.fees()
         try:
             with self.store.transaction() as session:

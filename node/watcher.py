@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi.abi import decode
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from sqlalchemy import delete, select, update
@@ -34,6 +33,7 @@ from node.pipeline import RESOLVED_EVENTS
 from node.store.db import Store, insert_rows
 from node.store.models import ChainEvent, ChainTx, EscrowBatch, SeenBlock, Transfer
 from node.transfers import Transitions, lock_for_update, transition, uetr_of
+from settlement._abi import decode
 from settlement.eip712 import checksum_address
 from settlement.errors import ChainError
 from settlement.lifecycle import TransferStatus
@@ -118,6 +118,9 @@ class Watcher:
         self.manifest = manifest
         self.settings = settings or WatcherSettings()
         self.head = 0
+        """The chain's head at the last tick (0 before the first)."""
+        self.behind = False
+        """The last tick read a range short of the head: there is more to read at once."""
 
     def tick(self) -> int:
         """Read what is new (one bounded range), apply it, mark what is deep enough final; return the head."""
@@ -134,6 +137,7 @@ class Watcher:
         else:
             start = self.manifest.deployment_block
         end = min(head, start + settings.range_blocks_max - 1)
+        self.behind = end < head
         if start > end:
             with self.store.transaction() as session:
                 self._finalize(session, head)

@@ -1,4 +1,5 @@
-"""ABI encoding of static values, for the hot paths: EIP-712 struct hashes and batch calldata.
+"""ABI encoding of static values, for the hot paths: EIP-712 struct hashes, batch calldata and
+the vault's event data.
 
 Every type Corridor hashes or sends in bulk is static (``uintN``, ``bytesN``, ``address`` and
 tuples of them), so its encoding is its 32-byte words one after another; an array of such
@@ -36,6 +37,33 @@ def encode(types: Sequence[str], values: Sequence[Any]) -> bytes:
         else:
             heads.append(_encoder(typ)(value))
     return b"".join(heads) + b"".join(tails)
+
+
+def decode(types: Sequence[str], data: bytes) -> tuple[Any, ...]:
+    """``eth_abi.decode(types, data)`` for static scalar types (event data): ints, bytes, and
+    addresses as lower-case hex; padding that is not zero is refused, as eth-abi refuses it."""
+    if len(data) < _WORD * len(types):
+        raise ValueError(f"{len(data)} bytes cannot hold {len(types)} words")
+    out: list[Any] = []
+    for index, typ in enumerate(types):
+        word = data[_WORD * index : _WORD * (index + 1)]
+        if typ == "address":
+            if any(word[:12]):
+                raise ValueError(f"word {index} is not an address")
+            out.append("0x" + word[12:].hex())
+        elif match := re.fullmatch(r"uint(\d+)", typ):
+            value = int.from_bytes(word, "big")
+            if value >> int(match[1]):
+                raise ValueError(f"word {index} does not fit a {typ}")
+            out.append(value)
+        elif match := re.fullmatch(r"bytes(\d+)", typ):
+            size = int(match[1])
+            if any(word[size:]):
+                raise ValueError(f"word {index} is not a {typ}")
+            out.append(word[:size])
+        else:
+            raise ValueError(f"not a static scalar type this decoder knows: {typ}")
+    return tuple(out)
 
 
 @lru_cache(maxsize=64)

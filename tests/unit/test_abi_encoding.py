@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from eth_abi.abi import decode as eth_abi_decode
 from eth_abi.abi import encode as eth_abi_encode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from settlement._abi import encode
+from settlement._abi import decode, encode
 from settlement.vault import CALL_ARGUMENTS
 
 addresses = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
@@ -51,3 +52,25 @@ def test_calldata_arguments_encode_as_eth_abi_does(function: str, data: st.DataO
 def test_out_of_range_values_are_refused(typ: str, value: Any) -> None:
     with pytest.raises(ValueError):
         encode([typ], [value])
+
+
+EVENT_DATA = [["bytes3", "uint128"], ["address", "bytes3", "uint128", "uint128"], ["bytes3", "uint128", "address"]]
+
+
+@pytest.mark.parametrize("types", EVENT_DATA)
+@given(data=st.data())
+def test_event_data_decodes_as_eth_abi_does(types: list[str], data: st.DataObject) -> None:
+    values = [data.draw(_value(t)) for t in types]
+    raw = eth_abi_encode(types, values)
+    assert decode(types, raw) == eth_abi_decode(types, raw)
+
+
+@pytest.mark.parametrize(
+    ("typ", "word"),
+    [("address", b"\1" + b"\0" * 31), ("uint128", (2**128).to_bytes(32, "big")), ("bytes3", b"USDX" + b"\0" * 28)],
+)
+def test_dirty_padding_is_refused(typ: str, word: bytes) -> None:
+    with pytest.raises(ValueError):
+        decode([typ], word)
+    with pytest.raises(ValueError):
+        decode([typ, typ], word)  # too short, too
