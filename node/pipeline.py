@@ -83,6 +83,19 @@ class _Plan:
     """transfer id -> (code, reason): out of the batch and REJECTED."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Resolve:
+    """One batch's resolve transaction, simulated, to be signed with the round's others."""
+
+    acting: list[str]
+    rates: dict[str, int]
+    """Settled transfer id -> the rate it settles at."""
+    data: bytes
+    gas: int
+    payload: dict[str, Any]
+    sender: TxSender
+
+
 class Hold(Exception):
     """Nothing of this batch can go now (the vault is paused, or an error we cannot pin on a position)."""
 
@@ -380,11 +393,10 @@ class Pipeline:
                 quote_ids = [t.quote_id for t in transfers if t.quote_id]
                 locked = {q.id: q.body for q in session.scalars(select(Quote).where(Quote.id.in_(quote_ids)))}
                 work.append((batch, transfers, done, locked))
-        acted = 0
         engine = self.quotes.frozen()  # one rate per pair for the whole round
-        for batch, transfers, done, locked in work:
-            acted += self._resolve_batch(batch, transfers, done, locked, now_s, engine)
-        return acted
+        plans = [self._resolve_batch(batch, transfers, done, locked, now_s, engine)
+                 for batch, transfers, done, locked in work]  # fmt: skip
+        return self._send_resolves([p for p in plans if p is not None])
 
     def _resolvable_batches(self, session: Session) -> list[int]:
         """Open batches with a position to act on and no resolve transaction of theirs in flight."""
@@ -407,7 +419,8 @@ class Pipeline:
         locked: dict[str, dict[str, Any]],
         now_s: int,
         engine: QuoteEngine,
-    ) -> int:
+    ) -> _Resolve | None:
+        """What to send for one batch (settlements and refunds due, simulated), or None."""
         settings = self.settings
         actions: dict[str, Action] = {}
         quote_of: dict[str, LockedQuote] = {}
@@ -418,7 +431,7 @@ class Pipeline:
             if t.id in done:
                 actions[t.id] = Action.RESOLVED
             elif t.status != S.ESCROWED.value:
-                return 0  # the watcher has not applied this batch's escrow yet
+                return None  # the watcher has not applied this batch's escrow yet
             elif t.resolve_tx_id is not None:
                 actions[t.id] = Action.KEEP
             elif now_s > t.deadline + settings.refund_margin_s:
@@ -454,7 +467,7 @@ class Pipeline:
             acting = [tid for tid, a in actions.items() if a in (Action.SETTLE, Action.REFUND)]
             if not acting:
                 self._note_waiting(waiting)
-                return 0
+                return None
             quotes: list[SignedQuote] = []
             index: dict[bytes, int] = {}
             items = []
@@ -473,17 +486,17 @@ class Pipeline:
                 error = self._estimate(data, sender)
             except Hold as hold:
                 log.warning("resolve of batch %s held: %s", batch.id, hold)
-                return 0
+                return None
             if isinstance(error, int):
-                return self._send_resolve(batch, transfers, actions, quote_of, data, error, sender)
+                return self._plan_resolve(batch, transfers, actions, quote_of, data, error, sender)
             keep = self._keep_for(transfers, actions, quote_of, error)
             if not keep:
                 log.warning("resolve of batch %s held: %s", batch.id, error)
-                return 0
+                return None
             for tid in keep:
                 actions[tid] = Action.KEEP
                 waiting[tid] = f"waiting: the vault would refuse it now: {error}"
-        return 0
+        return None
 
     def _settle_quote(
         self, t: Transfer, locked: dict[str, dict[str, Any]], now_s: int, engine: QuoteEngine
@@ -526,7 +539,7 @@ class Pipeline:
                 t.id in quotes and quotes[t.id].liquidity_provider == f["participant"])]  # fmt: skip
         return []
 
-    def _send_resolve(
+    def _plan_resolve(
         self,
         batch: EscrowBatch,
         transfers: list[Transfer],
@@ -535,7 +548,7 @@ class Pipeline:
         data: bytes,
         gas: int,
         sender: TxSender,
-    ) -> int:
+    ) -> _Resolve:
         acting = [t.id for t in transfers if actions[t.id] in (Action.SETTLE, Action.REFUND)]
         # Each quote once (a round prices a pair at one rate); an item names its quote by hash.
         quotes: dict[str, dict[str, Any]] = {}
@@ -551,24 +564,39 @@ class Pipeline:
                                    "expiry": q.expiry, "source": q.source}  # fmt: skip
             items.append(item)
         payload = {"batch_id": batch.id, "slot": batch.slot, "items": items, "quotes": quotes}
-        fees = sender.fees()
+        rates = {tid: quote_of[tid].rate for tid in acting if actions[tid] is Action.SETTLE}
+        return _Resolve(acting, rates, data, gas, payload, sender)
+
+    def _send_resolves(self, plans: list[_Resolve]) -> int:
+        """Sign the round's resolve transactions in one store transaction, then broadcast them."""
+        if not plans:
+            return 0
+        senders = {id(p.sender): p.sender for p in plans}
+        fees = {key: sender.fees() for key, sender in senders.items()}
+        sent: list[tuple[TxSender, int]] = []
+        acted = 0
         try:
             with self.store.transaction() as session:
-                rows = lock_for_update(session, acting)
-                if any(r.status != S.ESCROWED.value or r.resolve_tx_id is not None for r in rows.values()):
-                    return 0
-                tx = sender.prepare(session, "resolve", self.vault.manifest.vault, data, gas, payload, fees)
-                session.flush()
-                for tid in acting:
-                    rows[tid].resolve_tx_id = tx.id
-                    if actions[tid] is Action.SETTLE:
-                        rows[tid].rate = quote_of[tid].rate
-                tx_id = tx.id
+                for plan in plans:
+                    rows = lock_for_update(session, plan.acting)
+                    if any(r.status != S.ESCROWED.value or r.resolve_tx_id is not None for r in rows.values()):
+                        continue  # changed meanwhile: planned again next round
+                    tx = plan.sender.prepare(session, "resolve", self.vault.manifest.vault, plan.data, plan.gas,
+                                             plan.payload, fees[id(plan.sender)])  # fmt: skip
+                    session.flush()
+                    for tid in plan.acting:
+                        rows[tid].resolve_tx_id = tx.id
+                        if tid in plan.rates:
+                            rows[tid].rate = plan.rates[tid]
+                    sent.append((plan.sender, tx.id))
+                    acted += len(plan.acting)
         except BaseException:
-            sender.forget_nonce()
+            for sender in senders.values():
+                sender.forget_nonce()
             raise
-        sender.broadcast(tx_id)
-        return len(acting)
+        for sender, tx_id in sent:
+            sender.broadcast(tx_id)
+        return acted
 
     def _note_waiting(self, waiting: dict[str, str]) -> None:
         """Say in the transfer's reason why it is not settling (no history entry: the status did not change)."""

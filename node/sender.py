@@ -87,6 +87,8 @@ class TxSender:
         self.chain_id = chain_id if chain_id is not None else int(w3.eth.chain_id)
         self._lock = threading.Lock()
         self._next_nonce: int | None = None
+        self._sent: dict[int, dt.datetime] = {}
+        """Broadcast and answered, not yet recorded: :meth:`poll` records them in its transaction."""
 
     # ------------------------------------------------------------------ signing
 
@@ -150,7 +152,7 @@ class TxSender:
         """Send a stored transaction's latest signed form, then record that it was sent.
 
         An answer lost on the way (timeout, crash) is harmless: the row keeps every hash and
-        :meth:`poll` looks them up.
+        :meth:`poll` looks them up. The row becomes ``sent`` at the next :meth:`poll`.
         """
         with self.store.transaction(write=False) as session:
             tx = session.get(ChainTx, tx_id)
@@ -171,10 +173,11 @@ class TxSender:
             log.warning("broadcast of tx %s got no answer, will look it up: %s", tx_id, exc)
             return
         failpoint("after_send")
-        with self.store.transaction() as session:
-            row = session.get(ChainTx, tx_id)
-            if row is not None and row.status in ("signed", "sent"):
-                row.status, row.sent_at, row.updated_at = "sent", dt.datetime.now(dt.UTC), dt.datetime.now(dt.UTC)
+        # Recorded by the next poll rather than in a write transaction of its own: a round sends
+        # dozens, and each waited for the store's writer. Lost in a crash, the mark only costs
+        # a second broadcast, which the node answers with "already known".
+        with self._lock:
+            self._sent[tx_id] = dt.datetime.now(dt.UTC)
 
     # ------------------------------------------------------------------ following
 
@@ -196,6 +199,12 @@ class TxSender:
                     .with_for_update()  # the watcher's thread steps them back after a reorganisation
                 )
             )
+            with self._lock:
+                sent, self._sent = self._sent, {}
+            for tx in live:
+                at = sent.get(tx.id)
+                if at is not None and tx.status in ("signed", "sent"):
+                    tx.status, tx.sent_at, tx.updated_at = "sent", at, at
             if not live:
                 return []
             # Read the count before the receipts: a nonce counted as used here is in a block
