@@ -9,7 +9,8 @@ fees, so at most one of them is mined. The vault's nonce bitmap and slot commitm
 refuse a second escrow or settlement anyway: the store makes sure the node never tries.
 
 Nonces are counted here, under a lock, from the larger of the chain's pending count and the
-store's highest nonce. A transaction not mined after ``stuck_after_s`` is re-signed with
+store's highest nonce. A transaction the node no longer holds after ``lookup_after_s`` is
+sent again as it is. A transaction not mined after ``stuck_after_s`` is re-signed with
 fees raised by at least 12.5% (the replacement rule of geth and Besu is 10%), up to
 ``bumps_max`` times and never above ``fee_cap_wei``.
 """
@@ -52,6 +53,9 @@ BUMP_NUMERATOR, BUMP_DENOMINATOR = 9, 8  # +12.5%
 class SenderSettings:
     confirmations: int = 3
     stuck_after_s: float = 20.0
+    lookup_after_s: float = 3.0
+    """A transaction sent this long ago and not mined is looked up; one the node no longer holds
+    is sent again at once (anvil drops a transaction that did not fit a full block)."""
     bumps_max: int = 10
     fee_cap_wei: int = 1_000 * 10**9
     priority_fee_wei: int = 10**9
@@ -236,6 +240,9 @@ class TxSender:
                     tx.error = f"nonce {tx.nonce} was used by a transaction this node did not sign"
                     metrics.TXS_ENDED.labels("dropped").inc()
                     ended.append(tx)
+                elif (now - tx.sent_at).total_seconds() > self.settings.lookup_after_s and not self._known(tx.tx_hash):
+                    log.info("tx %s (nonce %s) is no longer known to the node: sent again", tx.id, tx.nonce)
+                    to_send.append(tx.id)
                 elif (now - tx.sent_at).total_seconds() > self.settings.stuck_after_s:
                     if tx.bumps >= self.settings.bumps_max:
                         tx.error = f"not mined after {tx.bumps} fee bumps: needs an operator"
@@ -255,6 +262,14 @@ class TxSender:
         for tx_id in to_send:
             self.broadcast(tx_id)
         return ended
+
+    def _known(self, tx_hash: str) -> bool:
+        """Does the node hold the transaction (mined or pending)? Asked with a raw call: the answer
+        carries the whole calldata, which web3 would format field by field."""
+        answer = self.w3.provider.make_request("eth_getTransactionByHash", [tx_hash])  # type: ignore[arg-type]
+        if "error" in answer:
+            raise ChainError(f"eth_getTransactionByHash failed: {answer['error']}")
+        return answer.get("result") is not None
 
     def _receipt(self, hashes: list[str]) -> dict[str, Any] | None:
         """The receipt of whichever of ``hashes`` is mined, as the node sent it (hex strings).

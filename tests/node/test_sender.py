@@ -98,6 +98,32 @@ def test_a_stuck_transaction_is_replaced_with_higher_fees(sender: TxSender) -> N
         sender.w3.eth.get_transaction_receipt(HexBytes(done.hashes[0]))
 
 
+def test_a_transaction_the_node_dropped_is_sent_again_as_it_was(sender: TxSender) -> None:
+    # anvil drops a transaction that did not fit a full block; waiting for stuck_after_s stalled
+    # every later nonce behind it.
+    sender.settings = SenderSettings(confirmations=1, stuck_after_s=60, lookup_after_s=0.2)
+    rpc = sender.w3.provider.make_request
+    rpc("evm_setIntervalMining", [0])  # type: ignore[arg-type]  # no blocks: it waits in the pool
+    try:
+        tx_id = _prepare(sender)
+        sender.broadcast(tx_id)
+        sender.poll(sender.w3.eth.block_number)  # records it as sent
+        row = _row(sender, tx_id)
+        assert row.status == "sent"
+        time.sleep(0.3)
+        sender.poll(sender.w3.eth.block_number)
+        assert rpc("eth_getTransactionByHash", [row.tx_hash])["result"] is not None  # type: ignore[arg-type]
+        rpc("anvil_dropTransaction", [row.tx_hash])  # type: ignore[arg-type]
+        assert rpc("eth_getTransactionByHash", [row.tx_hash])["result"] is None  # type: ignore[arg-type]
+        time.sleep(0.3)
+        sender.poll(sender.w3.eth.block_number)  # unknown to the node: broadcast again
+        assert rpc("eth_getTransactionByHash", [row.tx_hash])["result"] is not None  # type: ignore[arg-type]
+    finally:
+        rpc("evm_setIntervalMining", [1])  # type: ignore[arg-type]
+    done = _until(sender, tx_id, {"confirmed"})
+    assert done.hashes == [row.tx_hash] and done.bumps == 0
+
+
 def test_a_send_whose_answer_was_lost_is_found_by_its_hash_not_sent_twice(sender: TxSender) -> None:
     # Patient here: a replacement (after stuck_after_s) would rightly carry another hash.
     sender.settings = SenderSettings(confirmations=1, stuck_after_s=60)
