@@ -4,7 +4,8 @@ priced and settled (or, after their deadline, refunded) in batches.
 Each stage reads from the store, talks to the chain outside any database transaction (so the
 bank API is never held up by the node's RPC calls), then writes its decision and the signed
 transaction in one short transaction, and only then broadcasts (see :mod:`node.sender`).
-Every batch is first run as ``eth_estimateGas``: a position the vault would refuse is named
+Every batch is first run once on the chain's node (:meth:`Pipeline._estimate`), which also
+gives its gas: a position the vault would refuse is named
 by the vault's custom error (``InstructionNonceUsed``, ``BuyAmountBelowMinimum`` ...) and
 taken out, so one bad instruction never sinks a batch. States that claim something happened
 on chain are written by the watcher alone, from events.

@@ -10,7 +10,7 @@ from eth_abi.abi import encode as eth_abi_encode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from settlement._abi import decode, encode
+from settlement._abi import _split, decode, encode
 from settlement.vault import CALL_ARGUMENTS
 
 addresses = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
@@ -20,14 +20,7 @@ def _value(typ: str) -> st.SearchStrategy[Any]:
     if typ.endswith("[]"):
         return st.lists(_value(typ[:-2]), max_size=4)
     if typ.startswith("("):
-        inner, depth, parts, start = typ[1:-1], 0, [], 0
-        for i, char in enumerate(inner):
-            depth += {"(": 1, ")": -1}.get(char, 0)
-            if char == "," and depth == 0:
-                parts.append(inner[start:i])
-                start = i + 1
-        parts.append(inner[start:])
-        return st.tuples(*(_value(p) for p in parts))
+        return st.tuples(*(_value(p) for p in _split(typ[1:-1])))
     if typ == "address":
         return addresses
     if typ.startswith("uint"):
