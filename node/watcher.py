@@ -119,8 +119,6 @@ class Watcher:
         self.settings = settings or WatcherSettings()
         self.head = 0
         """The chain's head at the last tick (0 before the first)."""
-        self.behind = False
-        """The last tick read a range short of the head: there is more to read at once."""
 
     def tick(self) -> int:
         """Read what is new (one bounded range), apply it, mark what is deep enough final; return the head."""
@@ -137,7 +135,6 @@ class Watcher:
         else:
             start = self.manifest.deployment_block
         end = min(head, start + settings.range_blocks_max - 1)
-        self.behind = end < head
         if start > end:
             with self.store.transaction() as session:
                 self._finalize(session, head)

@@ -66,10 +66,8 @@ class Worker:
         self._stop = threading.Event()
 
     def step(self) -> None:
-        """One round of the pipeline: follow transactions, send what is due. The chain is read
-        by the watcher's own thread (:meth:`watch`): its work in the store overlaps the
-        pipeline's calls to the chain, which leave the interpreter free."""
-        head = self.watcher.head or int(self.svc.vault.w3.eth.block_number)  # type: ignore[union-attr]
+        """One round of the pipeline: read the chain, follow transactions, send what is due."""
+        head = self.watcher.tick()
         ended = self.sender.poll(head)
         if self.operator is not None:
             ended += self.operator.poll(head)
@@ -78,13 +76,6 @@ class Worker:
             self.switches.sync()
         self.pipeline.escrow()
         self.pipeline.resolve()
-
-    def watch(self) -> bool:
-        """One round of the watcher, on the leader; busy while it is behind the chain's head."""
-        if not self.leader:
-            return False
-        self.watcher.tick()
-        return self.watcher.behind
 
     def hold_lease(self) -> bool:
         now = dt.datetime.now(dt.UTC)
@@ -106,7 +97,6 @@ class Worker:
         self._stop.clear()
         self._threads = [
             threading.Thread(target=self._loop, args=("pipeline", self._pipeline_round), daemon=True),
-            threading.Thread(target=self._loop, args=("watcher", self.watch), daemon=True),
             threading.Thread(target=self._loop, args=("webhooks", self._webhook_round), daemon=True),
         ]
         if self.svc.settings.reconcile_interval_s > 0:

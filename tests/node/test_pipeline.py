@@ -92,7 +92,7 @@ def test_an_escrow_that_cannot_settle_is_refunded_after_its_deadline(node_factor
     escrowed = node.wait_for(lambda: us.transfer(t["id"])["status"] == "ESCROWED", 30, "the escrow")
     assert escrowed
     assert vault.balance(us.address, "USD").escrowed == before.escrowed + 1000_00
-    # The reason is the pipeline's (its thread runs beside the watcher's): read once it has looked.
+    # The reason is written by the pipeline's round after the watcher's: read once it has looked.
     assert node.wait_for(lambda: "below the bank's minimum" in us.transfer(t["id"])["status_reason"], 30,
                          "the reason it waits")  # fmt: skip
     refunded = us.wait(t["id"], status="REFUNDED", timeout_s=60)
