@@ -341,18 +341,11 @@ class Pipeline:
             return int(result["gasUsed"], 16) * 4 // 3 + 50_000
         raw = error.get("data")
         if isinstance(raw, str) and raw.startswith("0x") and len(raw) >= 10:
-            decoded = decode_revert(raw)
-            if decoded is None:
-                raise Hold(f"the vault refused the batch with an unknown error: {error.get('message', raw)}")
-            return decoded
+            return _refusal(raw, error.get("message", raw))
         try:
             gas = int(self.vault.w3.eth.estimate_gas(call))  # type: ignore[arg-type]
         except (ContractCustomError, ContractLogicError) as exc:
-            raw = getattr(exc, "data", None)
-            decoded = decode_revert(raw) if isinstance(raw, str | bytes) and raw else None
-            if decoded is None:
-                raise Hold(f"the vault refused the batch with an unknown error: {exc}") from None
-            return decoded
+            return _refusal(getattr(exc, "data", None), exc)
         return gas * 4 // 3 + 50_000
 
     def _reject(self, session: Session, rejected: dict[str, tuple[str, str]]) -> None:
@@ -661,6 +654,14 @@ _T = TypeVar("_T")
 def _chunks(items: list[_T], size: int) -> Iterable[list[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _refusal(raw: object, what: object) -> ContractError:
+    """The vault's custom error in revert data; anything else holds the batch."""
+    decoded = decode_revert(raw) if isinstance(raw, str | bytes) and raw else None
+    if decoded is None:
+        raise Hold(f"the vault refused the batch with an unknown error: {what}")
+    return decoded
 
 
 def _signed(t: Transfer) -> SignedInstruction:

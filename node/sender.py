@@ -200,7 +200,6 @@ class TxSender:
                     select(ChainTx)
                     .where(ChainTx.sender == self.address, ChainTx.status.in_(LIVE))
                     .order_by(ChainTx.nonce)
-                    .with_for_update()  # the watcher's thread steps them back after a reorganisation
                 )
             )
             with self._lock:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_utils.crypto import keccak
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -32,7 +32,7 @@ from node.api.schemas import (
 )
 from node.auth import Principal, Role
 from node.risk import beneficiary_key
-from node.store.db import insert_rows
+from node.store.db import insert_rows, table_of
 from node.store.models import Bank, NetworkState, Quote, SeenBlock, Transfer, TransferEvent, WebhookDelivery
 from settlement.eip712 import (
     CompactSignature,
@@ -374,8 +374,7 @@ class Transitions:
 
     def write(self) -> None:
         session = self.session
-        table = Transfer.__table__
-        assert isinstance(table, Table)
+        table = table_of(Transfer)
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         for row in self._updates:
             by_columns[tuple(row)].append(row)

@@ -60,9 +60,14 @@ def insert_rows(session: Session, model: type[DeclarativeBase], rows: Sequence[M
     of work: for the hundreds of history, audit and event rows a batch writes, its per-object
     bookkeeping cost more than the database did."""
     if rows:
-        table = model.__table__
-        assert isinstance(table, Table)
-        session.execute(insert(table), rows)
+        session.execute(insert(table_of(model)), rows)
+
+
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """A mapped class's table, for Core statements."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def alembic_config(url: str) -> Config:
