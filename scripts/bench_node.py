@@ -25,6 +25,8 @@ import datetime as dt
 import itertools
 import json
 import os
+import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -72,6 +74,13 @@ def main() -> int:
     parser.add_argument("--erc20-sends", type=int, default=500, help="plain ERC-20 sends for the reference")
     parser.add_argument("--timeout-s", type=float, default=600.0, help="give up waiting for FINAL after this")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="copy the node's store, log and manifest here at the end (and, if transfers did not all reach FINAL, "
+        "what the chain says of their transactions, as chain.json)",
+    )
     parser.add_argument("--split", action=argparse.BooleanOptionalAction, default=True,
                         help="run the API and the pipeline as two processes (default), or as one")  # fmt: skip
     args = parser.parse_args()
@@ -85,15 +94,19 @@ def main() -> int:
         keys = onboard_node(store_url, network.manifest, network.participants)
         port = free_port()
         node = _serve_node(data, devnet.url, store_url, port, args.split)
+        finished = False
         try:
             url = f"http://127.0.0.1:{port}"
             figures = _drive(network, url, keys, args)
+            finished = True
             figures |= {"fastapi_trivial_rps": round(_trivial_rps(args.concurrency), 1)}
             figures |= {"web3_erc20_sends_per_s": round(_erc20_rate(network, args.erc20_sends), 1)}
         finally:
             for proc in node:
                 proc.terminate()
                 proc.wait(timeout=20)
+            if args.keep:
+                _keep(data, args.keep, network, open_txs=not finished)
     figures |= {
         "transfers": args.transfers, "batch": args.batch, "concurrency": args.concurrency,
         "node_processes": 2 if args.split else 1, "cpus": os.cpu_count(),
@@ -209,6 +222,32 @@ def _wait_final(url: str, ids: set[str], timeout_s: float) -> dict[str, float]:
     if len(final) != len(ids):
         raise SystemExit(f"the export holds {len(final)} of the {len(ids)} transfers sent")
     return final
+
+
+def _keep(data: Path, keep: Path, network: Network, open_txs: bool) -> None:
+    """Copy the run's store, log and manifest to ``keep``; with ``open_txs``, what the chain says of
+    every transaction of the transfers that are not FINAL, to tell a lost event from a lost send."""
+    keep.mkdir(parents=True, exist_ok=True)
+    for name in ("node.db", "node.db-wal", "node.db-shm", "node.log", "manifest.json"):
+        if (data / name).exists():
+            shutil.copy2(data / name, keep / name)
+    if not open_txs:
+        return
+    with sqlite3.connect(f"file:{data / 'node.db'}?mode=ro", uri=True) as db:
+        hashes = db.execute(
+            "SELECT DISTINCT c.id, c.kind, c.status, h.value FROM chain_txs c, json_each(c.hashes) h "
+            "JOIN transfers t ON t.resolve_tx_id = c.id OR t.batch_id IN "
+            "(SELECT b.id FROM escrow_batches b WHERE b.escrow_tx_id = c.id) "
+            "WHERE t.status IN ('RECEIVED', 'ESCROWED', 'SETTLED')"
+        ).fetchall()
+    chain = []
+    for tx_id, kind, status, tx_hash in hashes:
+        receipt = network.w3.provider.make_request("eth_getTransactionReceipt", [tx_hash])  # type: ignore[arg-type]
+        held = network.w3.provider.make_request("eth_getTransactionByHash", [tx_hash])  # type: ignore[arg-type]
+        chain.append({"tx_id": tx_id, "kind": kind, "store_status": status, "hash": tx_hash,
+                      "receipt": receipt.get("result"), "transaction": held.get("result")})  # fmt: skip
+    (keep / "chain.json").write_text(json.dumps({"head": network.w3.eth.block_number, "txs": chain}, indent=1))
+    print(f"kept the store, log and chain.json ({len(chain)} open transactions) in {keep}", flush=True)
 
 
 def _trivial_rps(concurrency: int, duration_s: float = 5.0) -> float:
