@@ -110,6 +110,10 @@ class EcbProvider:
 
     name = "ecb"
 
+    def __init__(self) -> None:
+        # Parsing the history takes about a second: done when the node starts, not by its first quote.
+        _converter()
+
     def covers(self, code: str) -> bool:
         return code == "EUR" or code in _converter().currencies
 

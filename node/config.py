@@ -40,7 +40,9 @@ class NodeSettings(BaseSettings):
     keystore: Path | None = Field(None, description="directory of relayer.json and oracle.json (else env keys)")
     liquidity_provider: str = Field("", description="quotes' liquidity provider (default: the first LP onboarded)")
     confirmations: int = Field(3, ge=1, le=256, description="blocks deep, its own included, before FINAL")
-    poll_interval_s: float = Field(0.25, gt=0, le=60)
+    poll_interval_s: float = Field(
+        0.25, gt=0, le=60, description="a worker round starts this often (at once after a round that took longer)"
+    )
     batch_size_max: int = Field(256, ge=1, le=256)
     stuck_after_s: float = Field(20.0, gt=0, description="replace a transaction not mined after this long")
     fee_cap_wei: int = Field(1_000 * 10**9, gt=0)

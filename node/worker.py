@@ -134,9 +134,12 @@ class Worker:
         interval = self.svc.settings.poll_interval_s
         wait = interval
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 busy = round_()
-                wait = 0.0 if busy else interval
+                # Rounds start every ``interval``: one that took longer starts the next at once
+                # (under load a pipeline round takes seconds, and a pause after it only added latency).
+                wait = 0.0 if busy else max(0.0, interval - (time.monotonic() - started))
             except Exception as exc:  # retried: the work is in the store
                 metrics.WORKER_ERRORS.labels(name).inc()
                 wait = min(max(wait, interval) * 2, BACKOFF_MAX_S)
