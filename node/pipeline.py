@@ -30,9 +30,17 @@ from fx.quotes import LockedQuote, QuoteEngine
 from node import audit_log, metrics
 from node.risk import Exposures, RulesInForce, facts_of
 from node.sender import LIVE, TxSender
-from node.store.db import Store
+from node.store.db import Store, update_rows
 from node.store.models import Bank, ChainEvent, ChainTx, EscrowBatch, NetworkState, Quote, Transfer
-from node.transfers import Transitions, instruction_of, lock_for_update, signature_of, transition, uetr_of
+from node.transfers import (
+    Transitions,
+    instruction_of,
+    lock_columns,
+    lock_for_update,
+    signature_of,
+    transition,
+    uetr_of,
+)
 from settlement.chain import decode_revert
 from settlement.errors import ContractError
 from settlement.lifecycle import TransferStatus
@@ -212,8 +220,10 @@ class Pipeline:
                 self._reject(session, rejected)
                 for slot, plan, data, gas in plans:
                     ids = [t.id for t in plan.transfers]
-                    rows = lock_for_update(session, ids)
-                    if any(r.status != S.RECEIVED.value or r.batch_id is not None for r in rows.values()):
+                    rows = lock_columns(session, ids, Transfer.status, Transfer.batch_id)
+                    if len(rows) < len(ids) or any(
+                        r.status != S.RECEIVED.value or r.batch_id is not None for r in rows.values()
+                    ):
                         continue  # cancelled meanwhile: rebuilt next tick
                     tx = self.sender.prepare(session, "escrow", self.vault.manifest.vault, data, gas,
                                              {"slot": slot, "transfer_ids": ids}, fees)  # fmt: skip
@@ -221,11 +231,11 @@ class Pipeline:
                     batch = EscrowBatch(slot=slot, escrow_tx_id=tx.id, transfer_ids=ids, open=True)
                     session.add(batch)
                     session.flush()
-                    for position, tid in enumerate(ids):
-                        rows[tid].batch_id, rows[tid].position = batch.id, position
-                        rows[tid].large_new = tid in large_new
-                        if tid in held:
-                            self._hold(session, rows[tid], held[tid])
+                    update_rows(session, Transfer, [
+                        {"id": tid, "batch_id": batch.id, "position": position, "large_new": tid in large_new,
+                         **(self._hold(session, tid, held[tid]) if tid in held else {})}
+                        for position, tid in enumerate(ids)
+                    ])  # fmt: skip
                     sent.append(tx.id)
         except BaseException:
             self.sender.forget_nonce()
@@ -247,12 +257,13 @@ class Pipeline:
         return out
 
     @staticmethod
-    def _hold(session: Session, t: Transfer, decision: Decision) -> None:
-        """Escrow it, but settle it only once the operator approves (``/v1/admin/reviews``)."""
-        t.review, t.review_code, t.review_reason = "pending", decision.code, decision.reason
-        t.status_reason, t.status_code = decision.reason, decision.code
-        audit_log.append(session, "node:risk", "transfer.held_for_review", f"transfer:{t.id}",
+    def _hold(session: Session, tid: str, decision: Decision) -> dict[str, str]:
+        """Escrow it, but settle it only once the operator approves (``/v1/admin/reviews``): the
+        columns that say so, and the audit entry."""
+        audit_log.append(session, "node:risk", "transfer.held_for_review", f"transfer:{tid}",
                          {"code": decision.code, "reason": decision.reason})  # fmt: skip
+        return {"review": "pending", "review_code": decision.code, "review_reason": decision.reason,
+                "status_reason": decision.reason, "status_code": decision.code}  # fmt: skip
 
     def _fit_funds(
         self,
@@ -572,16 +583,16 @@ class Pipeline:
         try:
             with self.store.transaction() as session:
                 for plan in plans:
-                    rows = lock_for_update(session, plan.acting)
+                    rows = lock_columns(session, plan.acting, Transfer.status, Transfer.resolve_tx_id)
                     if any(r.status != S.ESCROWED.value or r.resolve_tx_id is not None for r in rows.values()):
                         continue  # changed meanwhile: planned again next round
                     tx = plan.sender.prepare(session, "resolve", self.vault.manifest.vault, plan.data, plan.gas,
                                              plan.payload, fees[id(plan.sender)])  # fmt: skip
                     session.flush()
-                    for tid in plan.acting:
-                        rows[tid].resolve_tx_id = tx.id
-                        if tid in plan.rates:
-                            rows[tid].rate = plan.rates[tid]
+                    update_rows(session, Transfer, [
+                        {"id": tid, "resolve_tx_id": tx.id, **({"rate": plan.rates[tid]} if tid in plan.rates else {})}
+                        for tid in plan.acting
+                    ])  # fmt: skip
                     sent.append((plan.sender, tx.id))
                     acted += len(plan.acting)
         except BaseException:

@@ -13,11 +13,12 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from eth_utils.crypto import keccak
-from sqlalchemy import and_, bindparam, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from node import audit_log, metrics, webhooks
@@ -32,7 +33,7 @@ from node.api.schemas import (
 )
 from node.auth import Principal, Role
 from node.risk import beneficiary_key
-from node.store.db import insert_rows, table_of
+from node.store.db import insert_rows, update_rows
 from node.store.models import Bank, NetworkState, Quote, SeenBlock, Transfer, TransferEvent, WebhookDelivery
 from settlement.eip712 import (
     CompactSignature,
@@ -246,6 +247,17 @@ def signature_of(t: Transfer) -> CompactSignature:
     return CompactSignature(bytes.fromhex(t.signature_r[2:]), bytes.fromhex(t.signature_vs[2:]))
 
 
+def lock_columns(session: Session, ids: list[str], *columns: InstrumentedAttribute[Any]) -> dict[str, Row[Any]]:
+    """``columns`` of the transfers ``ids``, locked for update like :func:`lock_for_update`, without
+    loading the objects: for a check before a write by :func:`node.store.db.update_rows`."""
+    rows: dict[str, Row[Any]] = {}
+    for start in range(0, len(ids), LOCK_CHUNK):
+        query = select(Transfer.id, *columns).where(Transfer.id.in_(ids[start : start + LOCK_CHUNK]))
+        for row in session.execute(query.with_for_update()):
+            rows[row.id] = row
+    return rows
+
+
 def lock_for_update(session: Session, ids: list[str]) -> dict[str, Transfer]:
     """The transfers ``ids``, locked for update (PostgreSQL; SQLite's writer holds the database)."""
     rows: dict[str, Transfer] = {}
@@ -314,6 +326,17 @@ def _check_quote(session: Session, principal: Principal, body: TransferCreate, n
     return quote
 
 
+class OnChain(Protocol):
+    """Where on chain a step happened (the watcher's event, or a row of ``chain_events``)."""
+
+    @property
+    def tx_hash(self) -> str: ...
+    @property
+    def block_number(self) -> int: ...
+    @property
+    def log_index(self) -> int: ...
+
+
 class Transitions:
     """Transfer state changes made in one transaction, written together when it is done.
 
@@ -330,6 +353,7 @@ class Transitions:
         self._events: list[dict[str, Any]] = []
         self._entries: list[tuple[str, str, str, dict[str, Any]]] = []
         self._deliveries: list[dict[str, Any]] = []
+        self._counts: dict[str, int] = defaultdict(int)
 
     def __enter__(self) -> Transitions:
         return self
@@ -343,7 +367,7 @@ class Transitions:
         transfer: Transfer,
         status: TransferStatus,
         reason: str,
-        ref: ChainReference | None = None,
+        ref: OnChain | None = None,
         code: str = "",
         actor: str = "node",
         values: Mapping[str, Any] | None = None,
@@ -359,13 +383,13 @@ class Transitions:
         for column, value in changed.items():
             # As if loaded: the row is written by write()'s UPDATE, not by the unit of work.
             set_committed_value(transfer, column, value)
-        self._updates.append({"_id": transfer.id, **changed})
+        self._updates.append({"id": transfer.id, **changed})
         self._events.append({
             "transfer_id": transfer.id, "status": status.value, "reason": reason, "code": code, "at": now,
             "tx_hash": ref.tx_hash if ref else None, "block_number": ref.block_number if ref else None,
             "log_index": ref.log_index if ref else None,
         })  # fmt: skip
-        metrics.TRANSITIONS.labels(status.value).inc()
+        self._counts[status.value] += 1
         chain = None if ref is None else {"tx_hash": ref.tx_hash, "block_number": ref.block_number,
                                           "log_index": ref.log_index}  # fmt: skip
         change = {"from": previous, "to": status.value, "code": code, "reason": reason, "chain": chain}
@@ -374,17 +398,14 @@ class Transitions:
 
     def write(self) -> None:
         session = self.session
-        table = table_of(Transfer)
-        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-        for row in self._updates:
-            by_columns[tuple(row)].append(row)
-        for columns, rows in by_columns.items():
-            statement = update(table).where(table.c.id == bindparam("_id"))
-            session.execute(statement.values({c: bindparam(c) for c in columns if c != "_id"}), rows)
+        update_rows(session, Transfer, self._updates)
         insert_rows(session, TransferEvent, self._events)
         audit_log.append_many(session, self._entries)
         insert_rows(session, WebhookDelivery, self._deliveries)
+        for status, count in self._counts.items():
+            metrics.TRANSITIONS.labels(status).inc(count)
         self._updates, self._events, self._entries, self._deliveries = [], [], [], []
+        self._counts.clear()
 
 
 def transition(
@@ -392,7 +413,7 @@ def transition(
     transfer: Transfer,
     status: TransferStatus,
     reason: str,
-    ref: ChainReference | None = None,
+    ref: OnChain | None = None,
     code: str = "",
     actor: str = "node",
 ) -> None:

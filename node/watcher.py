@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 from web3 import Web3
 
 from node import metrics
-from node.api.schemas import ChainReference
 from node.faults import failpoint
 from node.pipeline import RESOLVED_EVENTS
 from node.store.db import Store, insert_rows
@@ -105,6 +104,12 @@ def decode_log(entry: Any) -> Event | None:
         block_hash=_hex(entry["blockHash"]),
         data=data,
     )
+
+
+class _Ref(NamedTuple):
+    tx_hash: str
+    block_number: int
+    log_index: int
 
 
 def _int(value: Any) -> int:
@@ -197,17 +202,16 @@ class Watcher:
                              "data": {k: str(v) for k, v in e.data.items()}})  # fmt: skip
             if t is None:
                 continue  # not a transfer of this node (another relayer's, or a test's)
-            ref = ChainReference(tx_hash=e.tx_hash, block_number=e.block_number, log_index=e.log_index)
             status = S(t.status)
             if e.name == "InstructionEscrowed" and status is S.RECEIVED:
                 if t.review == "pending":
-                    changes.add(t, S.ESCROWED, f"escrowed in block {e.block_number}; {t.review_reason}", ref,
+                    changes.add(t, S.ESCROWED, f"escrowed in block {e.block_number}; {t.review_reason}", e,
                                 code=t.review_code, actor=ACTOR)  # fmt: skip
                 else:
-                    changes.add(t, S.ESCROWED, f"escrowed in block {e.block_number}", ref, code="escrowed", actor=ACTOR)
+                    changes.add(t, S.ESCROWED, f"escrowed in block {e.block_number}", e, code="escrowed", actor=ACTOR)
             elif e.name == "InstructionSettled" and status is S.ESCROWED:
                 why = f"settled in block {e.block_number}: FINAL after {self.settings.confirmations} confirmations"
-                changes.add(t, S.SETTLED, why, ref, code="settled", actor=ACTOR,
+                changes.add(t, S.SETTLED, why, e, code="settled", actor=ACTOR,
                             values={"buy_amount": int(e.data["buyAmount"]), "fee": int(e.data["fee"])})  # fmt: skip
             elif e.name == "InstructionRefunded" and status is S.ESCROWED:
                 t.status_reason = (
@@ -241,20 +245,21 @@ class Watcher:
             (S.FINAL, S.SETTLED, "InstructionSettled"),
             (S.REFUNDED, S.ESCROWED, "InstructionRefunded"),
         ):
+            # The event's columns, not the entity: its JSON data is not needed here.
             rows = session.execute(
-                select(Transfer, ChainEvent)
+                select(Transfer, ChainEvent.tx_hash, ChainEvent.block_number, ChainEvent.log_index)
                 .join(ChainEvent, ChainEvent.transfer_id == Transfer.id)
                 .where(Transfer.status == status.value, ChainEvent.name == name, ChainEvent.block_number <= cutoff)
                 .with_for_update(of=Transfer)
             ).all()
             with Transitions(session) as changes:
-                for t, e in rows:
-                    ref = ChainReference(tx_hash=e.tx_hash, block_number=e.block_number, log_index=e.log_index)
+                for t, tx_hash, block_number, log_index in rows:
+                    ref = _Ref(tx_hash, block_number, log_index)
                     what, code = ("settled", "final") if target is S.FINAL else ("refunded", "refunded")
                     if target is S.REFUNDED and t.review == "rejected":
                         what = f"rejected by the operator's review ({t.review_reason}); refunded"
                         code = "review_rejected"
-                    changes.add(t, target, f"{what} in block {e.block_number}, {head - e.block_number + 1} "
+                    changes.add(t, target, f"{what} in block {block_number}, {head - block_number + 1} "
                                 f"confirmations (needs {k})", ref, code=code, actor=ACTOR)  # fmt: skip
 
     # ------------------------------------------------------------------ reorganisations

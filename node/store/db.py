@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Table, create_engine, event, insert, text
+from sqlalchemy import Engine, Table, bindparam, create_engine, event, insert, text, update
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -61,6 +62,19 @@ def insert_rows(session: Session, model: type[DeclarativeBase], rows: Sequence[M
     bookkeeping cost more than the database did."""
     if rows:
         session.execute(insert(table_of(model)), rows)
+
+
+def update_rows(session: Session, model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]]) -> None:
+    """``UPDATE`` rows of ``model``'s table by ``id``, each to its own values: one executemany per
+    set of columns, past the unit of work (see :func:`insert_rows`)."""
+    table = table_of(model)
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        # "id" names the row; its bound value is renamed, as a column's own name may not be bound twice.
+        by_columns[tuple(c for c in row if c != "id")].append({**row, "_id": row["id"]})
+    for columns, group in by_columns.items():
+        statement = update(table).where(table.c.id == bindparam("_id")).values({c: bindparam(c) for c in columns})
+        session.execute(statement, group)
 
 
 def table_of(model: type[DeclarativeBase]) -> Table:
