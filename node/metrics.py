@@ -7,6 +7,9 @@ from prometheus_client import Counter, Gauge
 TRANSITIONS = Counter("corridor_transfer_transitions_total", "Transfer status changes", ["status"])
 WATCHER_LAG = Gauge("corridor_watcher_lag_blocks", "Blocks between the chain head and the watcher's checkpoint")
 REORGS = Counter("corridor_reorgs_total", "Chain reorganisations the watcher followed")
+LOGS_MISSED = Counter(
+    "corridor_watcher_logs_missed_total", "Mined transactions of this node whose events a log read missed (read again)"
+)
 TXS_SENT = Counter("corridor_txs_sent_total", "Transactions the relayer signed", ["kind"])
 TXS_ENDED = Counter("corridor_txs_ended_total", "Relayer transactions that failed or were dropped", ["status"])
 WORKER_ERRORS = Counter("corridor_worker_errors_total", "Errors of the pipeline loop (retried)", ["kind"])

@@ -93,6 +93,10 @@ class TxSender:
         self._next_nonce: int | None = None
         self._sent: dict[int, dt.datetime] = {}
         """Broadcast and answered, not yet recorded: :meth:`poll` records them in its transaction."""
+        self.confirmed: list[tuple[str, int, str]] = []
+        """(hash, block, kind) of the transactions the last :meth:`poll` found ``confirmations`` deep and
+        successful: an escrow or resolve emitted the vault's events, which the watcher must have (see
+        :meth:`node.watcher.Watcher.expect`)."""
 
     # ------------------------------------------------------------------ signing
 
@@ -194,6 +198,7 @@ class TxSender:
         """
         to_send: list[int] = []
         ended: list[ChainTx] = []
+        self.confirmed = []
         with self.store.transaction() as session:
             live = list(
                 session.scalars(
@@ -227,8 +232,11 @@ class TxSender:
                         tx.status, tx.error = "failed", self._revert_reason(tx.request, block)
                         metrics.TXS_ENDED.labels("failed").inc()
                         ended.append(tx)
+                    elif head - block + 1 >= self.settings.confirmations:
+                        tx.status = "confirmed"
+                        self.confirmed.append((tx.tx_hash, block, tx.kind))
                     else:
-                        tx.status = "confirmed" if head - block + 1 >= self.settings.confirmations else "mined"
+                        tx.status = "mined"
                     continue
                 if tx.status == "mined":  # its block is no longer in the chain: send it again
                     tx.status, tx.block_number, tx.sent_at, tx.updated_at = "sent", None, None, now

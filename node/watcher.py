@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 from web3 import Web3
 
@@ -171,6 +171,32 @@ class Watcher:
             self._finalize(session, head)
         metrics.WATCHER_LAG.set(head - end)
         return head
+
+    def expect(self, confirmed: Sequence[tuple[str, int, str]]) -> None:
+        """Check that the events of this node's own transactions ``confirmed`` (hash, block, kind:
+        deep and successful, so an escrow or a resolve emitted the vault's events) were read; if
+        one's are missing, read again from its block.
+
+        A node may answer ``eth_getLogs`` for its newest block before it has indexed that block's
+        logs (reported of geth and Erigon). Read from the checkpoint onwards, such a miss would
+        never be read again, and the transfers of that transaction would wait for good.
+        """
+        mined = [(tx_hash, block) for tx_hash, block, kind in confirmed if kind in ("escrow", "resolve")]
+        if not mined:
+            return
+        with self.store.transaction(write=False) as session:
+            tip = session.scalar(select(func.max(SeenBlock.number)))
+            hashes = {tx_hash for tx_hash, block in mined if tip is not None and block <= tip}
+            recorded = set(session.scalars(select(ChainEvent.tx_hash.distinct()).where(ChainEvent.tx_hash.in_(hashes))))
+        missed = sorted((block, tx_hash) for tx_hash, block in mined if tx_hash in hashes and tx_hash not in recorded)
+        if not missed:
+            return
+        fork = missed[0][0]
+        metrics.LOGS_MISSED.inc(len(missed))
+        log.warning("the logs read held no event of %s mined transactions of this node (first %s in block %s): "
+                    "reading again from block %s", len(missed), missed[0][1], fork, fork)  # fmt: skip
+        with self.store.transaction() as session:
+            session.execute(delete(SeenBlock).where(SeenBlock.number >= fork))
 
     def _hash(self, number: int) -> str | None:
         block = self.w3.eth.get_block(number)

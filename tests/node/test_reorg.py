@@ -4,6 +4,7 @@ steps back, is sent again and ends FINAL once, on the chain that won."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from eth_utils.crypto import keccak
@@ -47,3 +48,36 @@ def test_a_reorg_before_k_confirmations_is_followed_and_recovered(node_factory: 
         }
     )  # type: ignore[typeddict-item]
     assert len(logs) == 1
+
+
+def test_events_a_log_read_missed_are_read_again_once_the_transaction_is_deep(
+    node_factory: Callable[..., LocalNode], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A node may answer eth_getLogs at its head before it has indexed the block: the watcher's
+    first read of the settlement comes back without it, and the transfer still ends FINAL."""
+    node = node_factory(poll_interval_s=0.1)
+    assert node.worker is not None
+    provider = node.worker.watcher.w3.provider
+    real = provider.make_request
+    dropped: list[str] = []
+    target: list[str] = []  # the transfer's id topic, once sent
+
+    def make_request(method: str, params: Any) -> Any:
+        answer = real(method, params)  # type: ignore[arg-type]
+        if method == "eth_getLogs" and target and not dropped:
+            kept = [e for e in answer["result"] if e["topics"][:2] != [SETTLED_TOPIC, target[0]]]
+            if len(kept) < len(answer["result"]):
+                dropped.extend(e["transactionHash"] for e in answer["result"] if e not in kept)
+                answer = {**answer, "result": kept}
+        return answer
+
+    provider.make_request = make_request  # type: ignore[method-assign]
+    us = node.client("FATLUS33")
+    t = us.send("RHNLDEFF", "USD", "640.00", "EUR")
+    target.append("0x" + uuid_to_id(t["id"]).hex())
+    final = us.wait(t["id"], timeout_s=60, poll_s=0.1)
+    assert dropped, "the settlement's log was never read"
+    steps = [(h["status"], h["code"]) for h in final["history"]]
+    assert steps == [("RECEIVED", ""), ("ESCROWED", "escrowed"), ("SETTLED", "settled"), ("FINAL", "final")]
+    assert final["history"][2]["chain"]["tx_hash"] == dropped[0]
+    assert any("reading again from block" in r.getMessage() for r in caplog.records)
