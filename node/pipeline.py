@@ -501,6 +501,8 @@ class Pipeline:
             for tid in keep:
                 actions[tid] = Action.KEEP
                 waiting[tid] = f"waiting: the vault would refuse it now: {error}"
+        log.warning("resolve of batch %s held: still refused after %s simulations", batch.id, settings.simulations_max)
+        self._note_waiting(waiting)
         return None
 
     def _settle_quote(

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 from web3 import Web3
 
 from node import metrics
@@ -31,7 +31,7 @@ from node.faults import failpoint
 from node.pipeline import RESOLVED_EVENTS
 from node.store.db import Store, insert_rows
 from node.store.models import ChainEvent, ChainTx, EscrowBatch, SeenBlock, Transfer
-from node.transfers import Transitions, lock_for_update, transition, uetr_of
+from node.transfers import WATCHED, Transitions, lock_for_update, transition, uetr_of
 from settlement._abi import decode
 from settlement.eip712 import checksum_address
 from settlement.errors import ChainError
@@ -83,7 +83,7 @@ class Event:
 
 def decode_log(entry: Any) -> Event | None:
     """One of the vault's transfer events, from a log as web3 or the raw JSON-RPC gives it."""
-    topics = [bytes(HexBytes(t)) for t in entry["topics"]]
+    topics = [_bytes(t) for t in entry["topics"]]
     found = _BY_TOPIC.get(topics[0]) if topics else None
     if found is None:
         return None
@@ -91,7 +91,7 @@ def decode_log(entry: Any) -> Event | None:
     data: dict[str, Any] = {}
     for key, topic in zip(indexed, topics[2:], strict=True):
         data[key] = checksum_address(topic[12:])
-    for key, typ, value in zip(names, types, decode(types, bytes(HexBytes(entry["data"]))), strict=True):
+    for key, typ, value in zip(names, types, decode(types, _bytes(entry["data"])), strict=True):
         data[key] = (
             checksum_address(value) if typ == "address" else value.decode() if isinstance(value, bytes) else value
         )
@@ -187,7 +187,7 @@ class Watcher:
         with self.store.transaction(write=False) as session:
             tip = session.scalar(select(func.max(SeenBlock.number)))
             hashes = {tx_hash for tx_hash, block in mined if tip is not None and block <= tip}
-            recorded = set(session.scalars(select(ChainEvent.tx_hash.distinct()).where(ChainEvent.tx_hash.in_(hashes))))
+            recorded = set(session.scalars(select(ChainEvent.tx_hash).where(ChainEvent.tx_hash.in_(hashes)).distinct()))
         missed = sorted((block, tx_hash) for tx_hash, block in mined if tx_hash in hashes and tx_hash not in recorded)
         if not missed:
             return
@@ -214,7 +214,7 @@ class Watcher:
                 select(ChainEvent.tx_hash, ChainEvent.log_index).where(ChainEvent.block_number.between(lo, hi))
             )
         }
-        rows = lock_for_update(session, sorted({e.transfer_id for e in events}))
+        rows = lock_for_update(session, sorted({e.transfer_id for e in events}), WATCHED)
         closing: set[int] = set()
         recorded: list[dict[str, Any]] = []
         changes = Transitions(session)
@@ -274,6 +274,7 @@ class Watcher:
             # The event's columns, not the entity: its JSON data is not needed here.
             rows = session.execute(
                 select(Transfer, ChainEvent.tx_hash, ChainEvent.block_number, ChainEvent.log_index)
+                .options(load_only(*WATCHED, raiseload=True))
                 .join(ChainEvent, ChainEvent.transfer_id == Transfer.id)
                 .where(Transfer.status == status.value, ChainEvent.name == name, ChainEvent.block_number <= cutoff)
                 .with_for_update(of=Transfer)
@@ -342,5 +343,12 @@ class Watcher:
                 batch.open = True
 
 
+def _bytes(value: Any) -> bytes:
+    """Bytes from JSON-RPC's hex string (parsed directly: a block's logs are thousands) or from web3's bytes."""
+    if isinstance(value, str):
+        return bytes.fromhex(value[2:] if value[:2] in ("0x", "0X") else value)
+    return bytes(HexBytes(value))
+
+
 def _hex(value: Any) -> str:
-    return "0x" + bytes(HexBytes(value)).hex()
+    return "0x" + _bytes(value).hex()
