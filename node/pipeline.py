@@ -131,6 +131,8 @@ class Pipeline:
         self.settings = settings or PipelineSettings()
         self.clock = clock
         self._busy_slots: set[int] = set()
+        self._resolve_cursor = 0
+        """The last batch the previous resolve round looked at."""
         """Slots found occupied on chain that the store does not know of (a store restored from backup)."""
 
     # ================================================================== escrow
@@ -413,8 +415,17 @@ class Pipeline:
             .join(ChainTx, ChainTx.id == Transfer.resolve_tx_id)
             .where(Transfer.status == S.ESCROWED.value, ChainTx.status.in_(LIVE))
         )
+        # In turn from where the last round stopped: batches that cannot act yet (held for review,
+        # waiting for a rate) must not take every place of a round and keep the others waiting.
+        candidates = waiting.except_(busy).subquery()
         limit = self.settings.batches_per_tick_max * 4
-        return list(session.scalars(waiting.except_(busy).limit(limit)))
+        after = select(candidates.c.batch_id).order_by(candidates.c.batch_id).limit(limit)
+        ids = list(session.scalars(after.where(candidates.c.batch_id > self._resolve_cursor)))
+        if len(ids) < limit:
+            again = after.where(candidates.c.batch_id <= self._resolve_cursor).limit(limit - len(ids))
+            ids += session.scalars(again)
+        self._resolve_cursor = ids[-1] if ids else 0
+        return ids
 
     def _resolve_batch(
         self,

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,26 @@ def test_the_review_queue_approves_and_rejects_and_a_rejected_escrow_is_refunded
     after = vault.balance(us.address, "USD")
     assert after.escrowed == before.escrowed and after.available == before.available - 20_000_00
     assert _operator(node).request("GET", "/v1/admin/reviews")["data"] == []
+
+
+def test_batches_held_for_review_do_not_keep_a_later_batch_from_settling(
+    node_factory: NodeFactory, tmp_path: Path
+) -> None:
+    """A resolve round looks at a bounded number of batches (4 here): five batches held for
+    review come first, and the batch after them still settles."""
+    (tmp_path / "sanctions.csv").write_text(SANCTIONS)
+    node = node_factory(batch_size_max=1)
+    assert node.worker is not None
+    pipeline = node.worker.pipeline
+    pipeline.settings = replace(pipeline.settings, batches_per_tick_max=1)
+    _admin(node, "/v1/admin/risk/rules", {"text": RULES}, "rules-1")
+    us = node.client("FATLUS33")
+    held = [us.send("RHNLDEFF", "USD", f"{20000 + i}.00", "EUR") for i in range(5)]
+    for t in held:
+        node.wait_for(lambda t=t: us.transfer(t["id"])["status"] == "ESCROWED", 30, "escrow")
+    fine = us.send("RHNLDEFF", "USD", "500.00", "EUR")
+    assert us.wait(fine["id"], timeout_s=30)["status"] == "FINAL"
+    assert {us.transfer(t["id"])["review"]["state"] for t in held} == {"pending"}
 
 
 def test_freezing_and_pausing_reach_the_vault(node_factory: NodeFactory) -> None:
