@@ -11,6 +11,11 @@ sender, so they come back by themselves.
 ESCROWED and SETTLED are written when the event is in the chain the node follows; FINAL (and
 REFUNDED) when the settlement (refund) is ``confirmations`` blocks deep, its own block
 included. A reorganisation deeper than that is reported loudly and changes nothing final.
+
+The sender's receipts are a second source: once one of the node's own escrow or resolve
+transactions is deep, :meth:`Watcher.expect` checks that its events were read, and reads
+again from its block if they were not (a node may answer ``eth_getLogs`` at its head before
+it has indexed the block).
 """
 
 from __future__ import annotations
