@@ -131,9 +131,9 @@ class Pipeline:
         self.settings = settings or PipelineSettings()
         self.clock = clock
         self._busy_slots: set[int] = set()
+        """Slots found occupied on chain that the store does not know of (a store restored from backup)."""
         self._resolve_cursor = 0
         """The last batch the previous resolve round looked at."""
-        """Slots found occupied on chain that the store does not know of (a store restored from backup)."""
 
     # ================================================================== escrow
 

@@ -69,10 +69,11 @@ class Worker:
         """One round of the pipeline: read the chain, follow transactions, send what is due."""
         head = self.watcher.tick()
         ended = self.sender.poll(head)
-        self.watcher.expect(self.sender.confirmed)
+        confirmed = self.sender.confirmed
         if self.operator is not None:
             ended += self.operator.poll(head)
-            self.watcher.expect(self.operator.confirmed)
+            confirmed = confirmed + self.operator.confirmed
+        self.watcher.expect(confirmed)
         self.pipeline.release(ended)
         if self.switches is not None:
             self.switches.sync()
