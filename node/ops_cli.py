@@ -91,7 +91,7 @@ def verify(
                 if line.strip():
                     try:
                         entries.append(ExportedEntry.of(json.loads(line)))
-                    except (ValueError, KeyError, TypeError) as exc:
+                    except (ValueError, KeyError, TypeError, RecursionError) as exc:
                         typer.echo(f"corridor audit-log: {file}, line {number}: not an audit entry ({exc})", err=True)
                         raise typer.Exit(2) from None
             verdict = verify(entries)

@@ -391,6 +391,8 @@ def load_rules(
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise RulesError(source, mark.line + 1 if mark else None, f"not valid YAML: {exc}") from None
+    except RecursionError:  # PyYAML composes nested nodes recursively
+        raise RulesError(source, None, "the document nests too deeply") from None
     if root is None:
         raise RulesError(source, 1, "the document is empty; it needs at least 'version: 1'")
     _no_duplicate_keys(root, source)

@@ -47,7 +47,7 @@ def load_export(source: str, api_key: str | None) -> list[dict[str, Any]]:
         try:
             row = json.loads(line)
             uuid.UUID(row["id"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise ConfigurationError(f"export line {number} is not a transfer ({exc})") from None
         rows.append(row)
     return rows
