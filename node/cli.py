@@ -44,6 +44,23 @@ def serve(
 
 
 @app.command()
+def openapi(
+    output: Annotated[str, typer.Option("--output", "-o", help="write to this file instead of stdout")] = "",
+) -> None:
+    """Print the API's OpenAPI document (JSON), without a chain or a store: for client generators and reviews."""
+    import json
+    from pathlib import Path
+
+    from node.api.app import openapi_document
+
+    text = json.dumps(openapi_document(), indent=1) + "\n"
+    if output:
+        Path(output).write_text(text)
+    else:
+        typer.echo(text, nl=False)
+
+
+@app.command()
 def worker(log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info") -> None:
     """Run the pipeline alone (sender, watcher, webhooks), beside API-only nodes (serve --no-worker).
 

@@ -35,6 +35,17 @@ class NodeSettings(BaseSettings):
     deadline_max_s: int = Field(7 * 86_400, ge=60)
     page_size_max: int = Field(200, ge=1, le=1000)
 
+    # What a request may be (node/api/guard.py): bounded before a route reads it.
+    body_max_bytes: int = Field(
+        65_536, ge=4_096, description="the largest body of a transfer, a quote and every other POST but the two below"
+    )
+    batch_body_max_bytes: int = Field(4 * 2**20, ge=65_536, description="the largest body of POST /v1/transfers/batch")
+    rules_body_max_bytes: int = Field(2 * 2**20, ge=65_536, description="the largest body of POST /v1/admin/risk/rules")
+    body_timeout_s: float = Field(10.0, gt=0, le=300, description="a request's whole body must arrive within this")
+    json_depth_max: int = Field(
+        32, ge=4, le=256, description="the deepest nesting of arrays and objects a body may have"
+    )
+
     # The pipeline (the leader replica's sender, watcher and webhooks).
     worker: bool = Field(True, description="run the pipeline in this process (one leader among replicas)")
     keystore: Path | None = Field(None, description="directory of relayer.json and oracle.json (else env keys)")

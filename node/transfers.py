@@ -7,6 +7,7 @@ written in the caller's transaction, which commits before the 202 is sent.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 import uuid
@@ -32,6 +33,7 @@ from node.api.schemas import (
     TransferPublic,
 )
 from node.auth import Principal, Role
+from node.rate_band import RateCeiling
 from node.risk import beneficiary_key
 from node.store.db import insert_rows, update_rows
 from node.store.models import Bank, NetworkState, Quote, SeenBlock, Transfer, TransferEvent, WebhookDelivery
@@ -57,6 +59,8 @@ class AcceptContext:
     now_s: int
     deadline_min_s: int
     deadline_max_s: int
+    ceilings: Mapping[tuple[str, str], RateCeiling] = dataclasses.field(default_factory=dict)
+    """Per (sell, buy): what the vault's band allows; a pair without one (no chain, no rate yet) is not checked."""
 
 
 def instruction_of(i: InstructionIn | Transfer) -> Instruction:
@@ -141,6 +145,7 @@ def accept(
     rows: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
     entries: list[tuple[str, str, str, dict[str, Any]]] = []
+    deliveries: list[dict[str, Any]] = []
     for index, item, creditor, quote in checked:
         i, instruction = item.body.instruction, item.instruction
         uetr = str(i.id)
@@ -170,10 +175,15 @@ def accept(
                         {"to": TransferStatus.RECEIVED.value, "reason": reason,
                          "sell": f"{i.sell_amount} {i.sell_currency}", "buy_currency": i.buy_currency,
                          "creditor": creditor.bic}))  # fmt: skip
+        accepted = webhooks.Accepted(
+            uetr, bank.id, instruction.creditor, i.sell_currency, i.sell_amount, i.buy_currency
+        )
+        deliveries += webhooks.deliveries(session, accepted, TransferStatus.RECEIVED, reason, "", None, now)
         results[index] = uetr
     insert_rows(session, Transfer, rows)
     insert_rows(session, TransferEvent, history)
     audit_log.append_many(session, entries)
+    insert_rows(session, WebhookDelivery, deliveries)
     return results
 
 
@@ -240,6 +250,20 @@ def _check(item: Verified, bank: Bank, state: NetworkState | None, directory: di
         )
     if isinstance(item.details, ApiError):
         raise item.details
+    ceiling = ctx.ceilings.get((i.sell_currency, i.buy_currency))
+    if ceiling is not None and i.min_buy_amount > (best := ceiling.best_buy(i.sell_amount)):
+        raise Unprocessable(
+            f"min_buy_amount {i.min_buy_amount} {i.buy_currency} cannot be met: no rate the vault takes (at most "
+            f"{ceiling.band_bps} bps from its reference rate) buys more than {best} for {i.sell_amount} "
+            f"{i.sell_currency}",
+            {
+                "field": "instruction.min_buy_amount",
+                "best_buy_amount": best,
+                "reference_rate": str(ceiling.reference_rate),
+                "band_bps": ceiling.band_bps,
+            },
+            code="min_buy_unreachable",
+        )
     return creditor
 
 
@@ -302,7 +326,7 @@ def _check_details(body: TransferCreate) -> dict[str, Any]:
         )
     try:
         parsed = json.loads(body.details)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the interpreter's limit
         parsed = None
     if not isinstance(parsed, dict) or not all(
         isinstance(parsed.get(k, {}), dict) for k in ("beneficiary", "ordering_customer")

@@ -2,8 +2,8 @@
 
 A delivery is written in the same database transaction as the status change it reports (an
 outbox), so a change is never reported that did not happen, nor lost when the node dies
-after it. The debtor bank hears of every change; the creditor bank hears when a payment to
-it is FINAL. The body is signed with HMAC-SHA256 under the bank's webhook secret:
+after it. The debtor bank hears of every change, from RECEIVED on; the creditor bank hears
+when a payment to it is FINAL. The body is signed with HMAC-SHA256 under the bank's webhook secret:
 
     Corridor-Signature: sha256=<hex of HMAC-SHA256(secret, raw body)>
     Corridor-Delivery: <uuid>        (the same on every retry of one delivery)
@@ -27,14 +27,14 @@ import secrets
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from node.store.db import Store
-from node.store.models import Bank, Transfer, Webhook, WebhookDelivery
+from node.store.models import Bank, Webhook, WebhookDelivery
 from settlement.lifecycle import TransferStatus
 
 log = logging.getLogger("corridor.webhooks")
@@ -57,9 +57,44 @@ def verify(secret: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(signature(secret, body), header)
 
 
+class Reported(Protocol):
+    """What a delivery tells of a transfer: a stored :class:`Transfer`, or one being accepted."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def bank_id(self) -> int: ...
+    @property
+    def creditor(self) -> str: ...
+    @property
+    def sell_currency(self) -> str: ...
+    @property
+    def sell_amount(self) -> int: ...
+    @property
+    def buy_currency(self) -> str: ...
+    @property
+    def buy_amount(self) -> int | None: ...
+    @property
+    def fee(self) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A transfer accepted in this transaction, before its row is read back (see ``node.transfers.accept``)."""
+
+    id: str
+    bank_id: int
+    creditor: str
+    sell_currency: str
+    sell_amount: int
+    buy_currency: str
+    buy_amount: int | None = None
+    fee: int | None = None
+
+
 def deliveries(
     session: Session,
-    transfer: Transfer,
+    transfer: Reported,
     status: TransferStatus,
     reason: str,
     code: str,

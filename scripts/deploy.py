@@ -2,7 +2,8 @@
 
 Compiles the contracts, deploys the settlement vault and one settlement asset per currency
 (with its ISO 4217 exponent as decimals), grants the operator and oracle roles to their own
-keys and lists the currencies. Run again against the same chain, it deploys nothing twice:
+keys and lists the currencies. Beside the manifest it writes ``vault.abi.json``: the vault's
+ABI with each event's topic and each error's selector. Run again against the same chain, it deploys nothing twice:
 it completes what is missing and prints the manifest.
 """
 
@@ -17,6 +18,7 @@ from settlement.deployment import (
     DEFAULT_RATE_MAX_AGE_S,
     RoleAddresses,
     deploy,
+    interface_path,
 )
 
 
@@ -53,6 +55,7 @@ def main() -> int:
         rate_max_age_s=args.rate_max_age,
         log=lambda line: print(line, flush=True),
     )
+    print(f"the vault's ABI, events and errors written to {interface_path(args.manifest)}")
     print(f"manifest written to {args.manifest}:")
     print(manifest.to_json(), end="")
     return 0

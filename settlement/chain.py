@@ -18,6 +18,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
@@ -78,6 +79,36 @@ def _error_table() -> dict[bytes, tuple[str, list[str], list[str]]]:
             selector = function_signature_to_4byte_selector(f"{item['name']}({','.join(types)})")
             table[selector] = (item["name"], [i["name"] for i in item["inputs"]], types)
     return table
+
+
+def interface(name: str, address: str, chain_id: int) -> dict[str, Any]:
+    """A deployed contract's ABI, with each event's topic and each error's selector worked out,
+    for banks and auditors who read the chain with their own tools."""
+    abi = artifact(name)["abi"]
+
+    def signature(item: dict[str, Any]) -> str:
+        return f"{item['name']}({','.join(_abi_type(i) for i in item['inputs'])})"
+
+    return {
+        "contract": name,
+        "address": to_checksum_address(address),
+        "chain_id": chain_id,
+        "events": [
+            {"name": i["name"], "signature": signature(i), "topic0": "0x" + keccak(text=signature(i)).hex()}
+            for i in abi
+            if i["type"] == "event"
+        ],
+        "errors": [
+            {
+                "name": i["name"],
+                "signature": signature(i),
+                "selector": "0x" + function_signature_to_4byte_selector(signature(i)).hex(),
+            }
+            for i in abi
+            if i["type"] == "error"
+        ],
+        "abi": abi,
+    }
 
 
 def _abi_type(item: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ Every step first reads the chain and acts only on what is missing, so running a 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from web3 import Web3
 
 from contracts.build import build
 from settlement import money
-from settlement.chain import Sender, contract
+from settlement.chain import Sender, contract, interface
 from settlement.errors import ConfigurationError, ManifestError
 from settlement.manifest import AssetEntry, Manifest
 
@@ -122,7 +123,19 @@ def deploy(
             admin.transact(vault.functions.listCurrency(cur.code_bytes, entry.address))
             log(f"listed {code}")
     manifest.save(manifest_path)
+    write_interface(manifest, manifest_path)
     return manifest
+
+
+def interface_path(manifest_path: Path) -> Path:
+    """Where the vault's ABI is written, beside the manifest."""
+    return manifest_path.with_name("vault.abi.json")
+
+
+def write_interface(manifest: Manifest, manifest_path: Path) -> Path:
+    path = interface_path(manifest_path)
+    path.write_text(json.dumps(interface("SettlementVault", manifest.vault, manifest.chain_id), indent=1) + "\n")
+    return path
 
 
 def onboard(

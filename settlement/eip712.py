@@ -251,21 +251,26 @@ def id_to_uuid(value: bytes) -> uuid.UUID:
     return uuid.UUID(bytes=value[:16])
 
 
+EIP712_DOMAIN_TYPES = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
+
+def struct_types(type_string: str) -> list[dict[str, str]]:
+    """A struct's members as EIP-712 ``types`` lists them (``[{"name", "type"}]``), from its type string."""
+    inner = type_string[type_string.index("(") + 1 : -1]
+    return [{"name": f.split(" ")[1], "type": f.split(" ")[0]} for f in inner.split(",")]
+
+
 def typed_data(domain: Domain, item: Instruction | Quote) -> dict[str, Any]:
     """The full EIP-712 document for wallets and eth-account's generic encoder."""
     type_string = INSTRUCTION_TYPE if isinstance(item, Instruction) else QUOTE_TYPE
     name = type_string.split("(")[0]
-    fields = type_string[len(name) + 1 : -1].split(",")
     return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            name: [{"type": f.split(" ")[0], "name": f.split(" ")[1]} for f in fields],
-        },
+        "types": {"EIP712Domain": EIP712_DOMAIN_TYPES, name: struct_types(type_string)},
         "primaryType": name,
         "domain": domain.as_dict(),
         "message": item.message(),
@@ -273,5 +278,4 @@ def typed_data(domain: Domain, item: Instruction | Quote) -> dict[str, Any]:
 
 
 def _field_names(type_string: str) -> list[str]:
-    inner = type_string[type_string.index("(") + 1 : -1]
-    return [f.split(" ")[1] for f in inner.split(",")]
+    return [member["name"] for member in struct_types(type_string)]

@@ -152,6 +152,10 @@ class Vault:
         ref = self.contract.functions.referenceRate(sell.encode(), buy.encode()).call()
         return int(ref[0]), int(ref[1])
 
+    def band_bps(self) -> int:
+        """How far (basis points) a quote's rate may lie from the reference rate, as the vault holds it now."""
+        return int(self.contract.functions.config().call()[1])
+
     def slot_root(self, escrower: str, slot: int) -> bytes:
         root: bytes = self.contract.functions.slotRoot(escrower, slot).call()
         return root

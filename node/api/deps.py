@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from fx.quotes import QuoteEngine
 from node.api.errors import Forbidden, Unauthorized
-from node.auth import Principal, Role, authenticate
+from node.api.guard import PRINCIPAL_STATE
+from node.auth import Principal, Role
 from node.config import NodeSettings
+from node.rate_band import RateBand
 from node.store.db import Store
 from settlement.eip712 import Domain
 from settlement.manifest import Manifest
@@ -28,6 +31,10 @@ class Services:
     quotes: QuoteEngine
     vault: Vault | None = None
     """None when the node runs without a chain connection (tests of the API alone)."""
+    rate_band: RateBand = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rate_band = RateBand(self.vault, self.manifest)
 
 
 def services(request: Request) -> Services:
@@ -46,17 +53,20 @@ def read_session(svc: ServicesDep) -> Iterator[Session]:
 ReadSession = Annotated[Session, Depends(read_session)]
 
 
+bearer = HTTPBearer(
+    scheme_name="apiKey",
+    auto_error=False,
+    description="Your bank's API key (or the operator's, or the auditor's): `Authorization: Bearer <key>`",
+)
+
+
 def principal(
-    svc: ServicesDep,
-    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None
 ) -> Principal:
-    if not authorization or not authorization.lower().startswith("bearer "):
-        raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
-    with svc.store.transaction(write=False) as session:
-        found = authenticate(session, authorization[7:].strip(), svc.settings.operator_api_key,
-                             svc.settings.auditor_api_key)  # fmt: skip
+    """Who is calling: authenticated by the guard (:mod:`node.api.guard`) before the body was read."""
+    found: Principal | None = getattr(request.state, PRINCIPAL_STATE, None)
     if found is None:
-        raise Unauthorized("the API key is not valid")
+        raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
     return found
 
 

@@ -233,7 +233,7 @@ def test_quote_then_transfer_naming_it(api: Api) -> None:
     ("body", "code"),
     [
         ({"sell_currency": "USD", "buy_currency": "EUR", "sell_amount": "1.001"}, "invalid_fx_request"),
-        ({"sell_currency": "USD", "buy_currency": "EUR", "sell_amount": "NaN"}, "invalid_fx_request"),
+        ({"sell_currency": "USD", "buy_currency": "EUR", "sell_amount": "NaN"}, "invalid_request"),
         ({"sell_currency": "USD", "buy_currency": "USD", "sell_amount": "1.00"}, "invalid_fx_request"),
         ({"sell_currency": "USD", "buy_currency": "EUR"}, "invalid_request"),
         ({"sell_currency": "USD", "buy_currency": "XYZ", "sell_amount": "1.00"}, "invalid_fx_request"),
@@ -283,5 +283,8 @@ def test_health_and_metrics(api: Api) -> None:
 
 
 def test_unknown_route_is_a_json_404(api: Api) -> None:
-    r = api.client.get("/v1/nothing")
+    r = api.get("/v1/nothing", "FATLUS33")
     assert (r.status_code, _error(r)["code"]) == (404, "not_found")
+    # Under /v1 the key is checked before anything else: a caller without one learns nothing of the routes.
+    anonymous = api.client.get("/v1/nothing")
+    assert (anonymous.status_code, _error(anonymous)["code"]) == (401, "unauthorized")

@@ -82,13 +82,34 @@ def test_the_operators_limit_rejects_before_the_chain(node_factory: NodeFactory)
     assert err.value.code == "limit_per_transfer"
 
 
+def test_a_minimum_no_rate_in_the_band_could_meet_is_refused_at_intake(node_factory: NodeFactory) -> None:
+    node = node_factory()
+    us = node.client("FATLUS33")
+    vault = node.chain.network.vault
+    before = vault.balance(us.address, "USD")
+    with pytest.raises(NodeError) as refused:
+        us.send("RHNLDEFF", "USD", "1000.00", "EUR", min_buy_amount="5000.00")
+    assert (refused.value.status, refused.value.code) == (422, "min_buy_unreachable")
+    reference, _ = vault.reference_rate("USD", "EUR")
+    band = vault.band_bps()
+    best = (1000_00 * (reference + reference * band // 10_000)) // 10**18
+    assert refused.value.details["best_buy_amount"] == best
+    # One unit more than the best is refused too; the best itself is taken (and cannot settle: see below).
+    with pytest.raises(NodeError, match="min_buy_unreachable"):
+        us.send("RHNLDEFF", "USD", "1000.00", "EUR", min_buy_amount=best + 1)
+    assert node.transfers() == [] and vault.balance(us.address, "USD") == before
+
+
 def test_an_escrow_that_cannot_settle_is_refunded_after_its_deadline(node_factory: NodeFactory) -> None:
     node = node_factory(deadline_min_s=0)
     us = node.client("FATLUS33")
     vault = node.chain.network.vault
     before = vault.balance(us.address, "USD")
-    # The bank's minimum is far above what the rate gives: it escrows, waits, and is refunded.
-    t = us.send("RHNLDEFF", "USD", "1000.00", "EUR", min_buy_amount="5000.00", deadline_s=14)
+    # The bank's minimum is the most a rate at the top of the vault's band would buy, with no fee:
+    # the node's quotes (a spread below the mid, a fee) never reach it. It escrows, waits, and is refunded.
+    reference, _ = vault.reference_rate("USD", "EUR")
+    best = (1000_00 * (reference + reference * vault.band_bps() // 10_000)) // 10**18
+    t = us.send("RHNLDEFF", "USD", "1000.00", "EUR", min_buy_amount=best, deadline_s=14)
     escrowed = node.wait_for(lambda: us.transfer(t["id"])["status"] == "ESCROWED", 30, "the escrow")
     assert escrowed
     assert vault.balance(us.address, "USD").escrowed == before.escrowed + 1000_00

@@ -84,9 +84,9 @@ def test_rules_by_the_admin_api_a_bad_document_changes_nothing_and_screening_sto
     got = us.transfer(stopped["id"])
     assert "'Petróv, IVAN' matches listed 'Ivan Sergeyevich Petrov' (T-1, TEST)" in got["status_reason"]
     with node.svc.store.transaction(write=False) as s:
-        bodies = [d.body["data"] for d in s.scalars(select(WebhookDelivery).where(
-            WebhookDelivery.transfer_id == stopped["id"]))]  # fmt: skip
-    assert [(b["status"], b["status_code"]) for b in bodies] == [("REJECTED", "sanctions_name")]
+        deliveries = select(WebhookDelivery).where(WebhookDelivery.transfer_id == stopped["id"])
+        bodies = [d.body["data"] for d in s.scalars(deliveries.order_by(WebhookDelivery.created_at))]
+    assert [(b["status"], b["status_code"]) for b in bodies] == [("RECEIVED", ""), ("REJECTED", "sanctions_name")]
 
 
 def test_the_review_queue_approves_and_rejects_and_a_rejected_escrow_is_refunded_at_once(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from node.api.schemas import TransferStatusChanged
 from node.store.models import WebhookDelivery
 from node.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, verify
 from tests.node.conftest import LocalNode
@@ -71,12 +72,14 @@ def test_every_status_change_is_delivered_signed_and_retried(
     def delivered() -> list[dict[str, Any]]:
         with receiver.lock:
             bodies = [json.loads(raw) for _, _, raw in receiver.got]
-        return bodies if len(bodies) >= 4 else []
+        return bodies if len(bodies) >= 5 else []
 
-    bodies = node.wait_for(delivered, 30, "four deliveries")
-    mine = [b["data"] for b in bodies if b["data"]["role"] == "debtor"]
+    bodies = node.wait_for(delivered, 30, "five deliveries")
+    for body in bodies:  # each as the OpenAPI document's webhooks describe it
+        TransferStatusChanged.model_validate(body)
+    mine = [b["data"] for b in sorted(bodies, key=lambda b: b["created_at"]) if b["data"]["role"] == "debtor"]
     theirs = [b["data"] for b in bodies if b["data"]["role"] == "creditor"]
-    assert [d["status"] for d in mine] == ["ESCROWED", "SETTLED", "FINAL"]
+    assert [d["status"] for d in mine] == ["RECEIVED", "ESCROWED", "SETTLED", "FINAL"]
     assert [d["status"] for d in theirs] == ["FINAL"] and theirs[0]["buy_amount"] == us.transfer(t["id"])["buy_amount"]
     assert mine[-1]["chain"]["tx_hash"] == us.transfer(t["id"])["history"][-1]["chain"]["tx_hash"]
     with receiver.lock:
@@ -89,7 +92,7 @@ def test_every_status_change_is_delivered_signed_and_retried(
         assert verify(secrets[bic], raw, signature)
         assert not verify(secrets[bic], raw.replace(b"250", b"251"), signature)
         assert attempts[delivery] == FAILS_BEFORE_SUCCESS + 1
-    assert len({d for d, _, _ in got}) == len(got) == 4
+    assert len({d for d, _, _ in got}) == len(got) == 5
     with node.svc.store.transaction(write=False) as s:
         rows = list(s.scalars(select(WebhookDelivery)))
     assert {(r.status, r.attempts) for r in rows} == {("delivered", 3)}
@@ -105,8 +108,8 @@ def test_a_receiver_that_never_answers_is_given_up_after_the_bound(node_factory:
     def given_up() -> bool:
         with node.svc.store.transaction(write=False) as s:
             rows = list(s.scalars(select(WebhookDelivery)))
-        return len(rows) == 3 and all(r.status == "failed" and r.attempts == 3 for r in rows)
+        return len(rows) == 4 and all(r.status == "failed" and r.attempts == 3 for r in rows)
 
     assert node.wait_for(given_up, 30, "the deliveries to be given up")
     shown = us.request("GET", "/v1/webhooks")
-    assert shown["deliveries"] == {"failed": 3}
+    assert shown["deliveries"] == {"failed": 4}

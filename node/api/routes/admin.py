@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 from node import audit_log, directory, transfers
 from node.api.deps import IdempotencyKey, Operator, RawBody, ReadSession, Services, ServicesDep
 from node.api.errors import Conflict, NotFound, Unprocessable
+from node.api.guard import JsonRoute
+from node.api.openapi import responses
 from node.api.routes._idempotent import run_post
-from node.api.schemas import Address, BankPublic, TransferPublic
+from node.api.schemas import Address, BankPublic, CurrencyCode, TransferPublic
 from node.auth import Principal, Role
 from node.reconcile import last_run, open_mismatches, reconcile
 from node.risk import store_rules
@@ -33,7 +35,7 @@ OPERATOR = "operator"
 """The actor the audit log names for the operator's API key."""
 RULES_LENGTH_MAX = 1_000_000
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=JsonRoute)
 
 
 class BankCreate(BaseModel):
@@ -44,7 +46,7 @@ class BankCreate(BaseModel):
     country: str = Field(pattern=r"^[A-Z]{2}$")
     address: Address
     kind: str = Field("bank", pattern=r"^(bank|lp)$")
-    currencies: list[str] = Field(min_length=1)
+    currencies: list[CurrencyCode] = Field(min_length=1)
 
 
 class BankCreated(BankPublic):
@@ -53,10 +55,16 @@ class BankCreated(BankPublic):
 
 class Switch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    value: bool
+    value: bool = Field(strict=True)
 
 
-@router.post("/banks", status_code=201, response_model=BankCreated, summary="Add a bank to the directory")
+@router.post(
+    "/banks",
+    status_code=201,
+    response_model=BankCreated,
+    summary="Add a bank to the directory",
+    responses=responses("unknown_currency", "bic_country_mismatch", "bank_exists"),
+)
 def onboard(
     body: BankCreate, svc: ServicesDep, who: Operator, request: Request, raw: RawBody, key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -90,6 +98,7 @@ class NetworkPaused(BaseModel):
         "transfers not yet escrowed (code bank_frozen). The node's worker then sends the vault's `setFrozen` with "
         "the operator's key; `frozen_on_chain` follows when it is confirmed."
     ),
+    responses=responses("not_found"),
 )
 def freeze(
     bic: str, body: Switch, svc: ServicesDep, who: Operator, request: Request, raw: RawBody, key: IdempotencyKey = None
@@ -185,6 +194,7 @@ class RulesPublic(BaseModel):
         "document; limits not given are kept. The document is checked whole and stored as a new version (its "
         "comments are not kept by this edit; upload the document itself to keep them)."
     ),
+    responses=responses("not_found", "unknown_currency", "invalid_amount", "invalid_rules"),
 )
 def set_limits(
     bic: str, body: LimitsSet, svc: ServicesDep, who: Operator, request: Request, raw: RawBody,
@@ -234,6 +244,7 @@ def get_rules(session: ReadSession, _: Operator) -> RulesPublic:
         "and `details.line` and `details.reason`, and the rules in force stay as they were. Relative sanctions-list "
         "paths are read from the directory of `CORRIDOR_NODE_RISK_RULES` (else the data directory)."
     ),
+    responses=responses("invalid_rules"),
 )
 def set_rules(
     body: RulesIn, svc: ServicesDep, who: Operator, request: Request, raw: RawBody, key: IdempotencyKey = None
@@ -290,6 +301,7 @@ def reviews(session: ReadSession, _: Operator) -> ReviewPage:
     "/reviews/{transfer_id}/approve",
     response_model=TransferPublic,
     summary="Approve a held transfer: it settles",
+    responses=responses("not_found", "not_in_review"),
 )
 def approve(
     transfer_id: str, body: ReviewDecision, svc: ServicesDep, who: Operator, request: Request, raw: RawBody,
@@ -307,6 +319,7 @@ def approve(
         "An escrowed transfer is refunded to the debtor at once (the operator's key may refund before the deadline) "
         "and ends REFUNDED with code review_rejected; one not yet escrowed ends REJECTED with that code."
     ),
+    responses=responses("not_found", "not_in_review"),
 )
 def reject(
     transfer_id: str, body: ReviewDecision, svc: ServicesDep, who: Operator, request: Request, raw: RawBody,
@@ -364,6 +377,7 @@ def reconciliation(session: ReadSession, _: Operator) -> ReconciliationPublic:
     response_model=ReconciliationPublic,
     summary="Reconcile the store with the chain now",
     description="Runs at once (as `corridor reconcile` does) and answers with what it found. Nothing is corrected.",
+    responses=responses("chain_unreachable"),
 )
 def reconcile_now(svc: ServicesDep, _: Operator) -> ReconciliationPublic:
     try:

@@ -12,10 +12,17 @@ from sqlalchemy import select
 
 from node import audit_log
 from node.api.deps import Auditor, AuditorOrOperator, ServicesDep
+from node.api.guard import JsonRoute
 from node.store.models import ChainEvent, Transfer
 from settlement.audit_log import as_dict
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=JsonRoute)
+JSON_LINES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "JSON lines: one object per line, as the operation describes",
+        "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+    }
+}
 
 EXPORT_CHUNK = 500
 _EVENT_KEYS = {"InstructionEscrowed": "escrow", "InstructionSettled": "settlement", "InstructionRefunded": "refund"}
@@ -60,6 +67,7 @@ def export_rows(svc: ServicesDep) -> Iterator[dict[str, Any]]:
         "log index, the event's fields). Amounts and nonces are decimal strings. For `corridor audit --against`."
     ),
     response_class=StreamingResponse,
+    responses=JSON_LINES,
 )
 def export(svc: ServicesDep, _: Auditor) -> StreamingResponse:
     lines = (json.dumps(row, separators=(",", ":")) + "\n" for row in export_rows(svc))
@@ -76,6 +84,7 @@ def export(svc: ServicesDep, _: Auditor) -> StreamingResponse:
         "operator's key."
     ),
     response_class=StreamingResponse,
+    responses=JSON_LINES,
 )
 def export_log(svc: ServicesDep, _: AuditorOrOperator) -> StreamingResponse:
     lines = (json.dumps(as_dict(e), separators=(",", ":"), sort_keys=True) + "\n" for e in audit_log.entries(svc.store))

@@ -11,12 +11,16 @@ from sqlalchemy import select
 
 from node.api.deps import CurrentBank, CurrentPrincipal, ReadSession, ServicesDep
 from node.api.errors import ApiError
-from node.api.schemas import BalancePublic, BankPublic
+from node.api.guard import JsonRoute
+from node.api.openapi import responses
+from node.api.schemas import TRANSFER_BATCH_MAX, BalancePublic, BankPublic
 from node.store.models import Bank, Transfer
+from settlement.chain import interface
 from settlement.errors import ChainError
 from settlement.money import format_minor
+from settlement.typed_data import describe
 
-router = APIRouter(prefix="/v1", tags=["directory"])
+router = APIRouter(prefix="/v1", tags=["directory"], route_class=JsonRoute)
 log = logging.getLogger("corridor.api")
 
 
@@ -34,6 +38,7 @@ def banks(session: ReadSession, _: CurrentPrincipal) -> list[BankPublic]:
     "/balances",
     response_model=list[BalancePublic],
     summary="Your available and escrowed balances, per currency, from the chain",
+    responses=responses("chain_unavailable"),
 )
 def balances(session: ReadSession, who: CurrentBank, svc: ServicesDep) -> list[BalancePublic]:
     bank = session.get(Bank, who.bank_id)
@@ -52,6 +57,17 @@ def balances(session: ReadSession, who: CurrentBank, svc: ServicesDep) -> list[B
     return out
 
 
+class NetworkLimits(BaseModel):
+    deadline_min_s: int = Field(description="an instruction's deadline is at least this far from now")
+    deadline_max_s: int = Field(description="and at most this far")
+    transfer_batch_max: int = Field(description="items in one POST /v1/transfers/batch")
+    body_max_bytes: int = Field(description="the largest body of every POST but the two below")
+    batch_body_max_bytes: int = Field(description="the largest body of POST /v1/transfers/batch")
+    rules_body_max_bytes: int = Field(description="the largest body of POST /v1/admin/risk/rules")
+    json_depth_max: int = Field(description="the deepest nesting of arrays and objects in a body")
+    body_timeout_s: float = Field(description="a request's whole body must arrive within this")
+
+
 class NetworkPublic(BaseModel):
     """What a bank needs to sign instructions for this network (EIP-712 domain) and to price them."""
 
@@ -60,6 +76,10 @@ class NetworkPublic(BaseModel):
     domain: dict[str, Any] = Field(description="the EIP-712 domain, as wallets take it")
     currencies: dict[str, int] = Field(description="settled currencies and their minor-unit exponents")
     confirmations: int = Field(description="blocks deep before a settlement is FINAL")
+    band_bps: int = Field(description="how far (basis points) a quote's rate may lie from the vault's reference rate")
+    limits: NetworkLimits
+    typed_data: str = Field(description="where the EIP-712 types, encoding rules and a worked example are")
+    abi: str = Field(description="where the vault's ABI, event topics and error selectors are")
 
 
 class MePublic(BaseModel):
@@ -77,7 +97,71 @@ def network(svc: ServicesDep, _: CurrentPrincipal) -> NetworkPublic:
         domain=svc.domain.as_dict(),
         currencies={code: a.decimals for code, a in svc.manifest.assets.items()},
         confirmations=svc.settings.confirmations,
+        band_bps=svc.manifest.band_bps,
+        limits=NetworkLimits(
+            deadline_min_s=svc.settings.deadline_min_s,
+            deadline_max_s=svc.settings.deadline_max_s,
+            transfer_batch_max=TRANSFER_BATCH_MAX,
+            body_max_bytes=svc.settings.body_max_bytes,
+            batch_body_max_bytes=svc.settings.batch_body_max_bytes,
+            rules_body_max_bytes=svc.settings.rules_body_max_bytes,
+            json_depth_max=svc.settings.json_depth_max,
+            body_timeout_s=svc.settings.body_timeout_s,
+        ),
+        typed_data="/v1/network/typed-data",
+        abi="/v1/network/abi",
     )
+
+
+class TypedDataPublic(BaseModel):
+    """The EIP-712 description a bank signs by (see settlement/typed_data.py for each part)."""
+
+    domain: dict[str, Any]
+    domain_separator: str
+    types: dict[str, list[dict[str, str]]] = Field(description="as eth_signTypedData_v4 and eth-account take them")
+    primary_types: dict[str, str]
+    encode_type: dict[str, str]
+    type_hashes: dict[str, str]
+    instruction_fields: list[dict[str, Any]] = Field(
+        description="each member of Instruction: its API field, how the API value becomes the signed one, bounds"
+    )
+    details_hash: dict[str, str]
+    signature: dict[str, str]
+    example: dict[str, Any] = Field(description="one instruction signed with a public test key, every step shown")
+
+
+@router.get(
+    "/network/typed-data",
+    response_model=TypedDataPublic,
+    summary="The EIP-712 types you sign, how each field is encoded, and a worked example",
+    description=(
+        "Everything needed to sign an instruction with an EIP-712 library alone (eth-account's "
+        "`encode_typed_data(full_message=...)` takes `example.typed_data` as it is): the domain, the types, each "
+        "API field's encoding and bounds, the details hash and the compact signature. The example is signed for "
+        "this network's domain with a public test key, so a client can check its encoder offline."
+    ),
+)
+def typed_data(svc: ServicesDep, _: CurrentPrincipal) -> TypedDataPublic:
+    return TypedDataPublic(**describe(svc.domain))
+
+
+class InterfacePublic(BaseModel):
+    contract: str
+    address: str
+    chain_id: int
+    events: list[dict[str, str]] = Field(description="name, signature and topic0 of each event")
+    errors: list[dict[str, str]] = Field(description="name, signature and 4-byte selector of each custom error")
+    abi: list[dict[str, Any]] = Field(description="the contract's ABI as the compiler wrote it")
+
+
+@router.get(
+    "/network/abi",
+    response_model=InterfacePublic,
+    summary="The vault's ABI, event topics and error selectors",
+    description="For verifying on chain yourself; `scripts/deploy.py` writes the same file beside the manifest.",
+)
+def abi(svc: ServicesDep, _: CurrentPrincipal) -> InterfacePublic:
+    return InterfacePublic(**interface("SettlementVault", svc.manifest.vault, svc.manifest.chain_id))
 
 
 NONCE_WORDS_SCANNED_MAX = 16

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
 from node.api.deps import ServicesDep
+from node.api.guard import JsonRoute
 from node.transfers import chain_head
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=JsonRoute)
 
 
 @router.get("/healthz", summary="The process is up")
@@ -19,10 +21,17 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, Any] = Field(description="store_writable, chain_reachable, chain_block, watcher_block, ...")
+
+
 @router.get(
     "/readyz",
     summary="Ready to take transfers: the store is writable, the chain answers, the watcher keeps up",
     description="503 with the failing check otherwise. Transfers accepted while not ready wait; none is lost.",
+    response_model=Readiness,
+    responses={503: {"description": "not ready: `checks` says why", "model": Readiness}},
 )
 def readyz(svc: ServicesDep) -> JSONResponse:
     checks: dict[str, Any] = {"store_writable": svc.store.writable()}
@@ -42,6 +51,16 @@ def readyz(svc: ServicesDep) -> JSONResponse:
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "description": "the Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

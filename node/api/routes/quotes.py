@@ -9,31 +9,31 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from node.api.deps import CurrentBank, IdempotencyKey, RawBody, ServicesDep
-from node.api.errors import Unprocessable
+from node.api.guard import JsonRoute
+from node.api.openapi import responses
 from node.api.routes._idempotent import run_post
-from node.api.schemas import QuoteCreate
+from node.api.schemas import QuoteCreate, QuotePublic
 from node.store.models import Quote
 
-router = APIRouter(prefix="/v1/quotes", tags=["quotes"])
+router = APIRouter(prefix="/v1/quotes", tags=["quotes"], route_class=JsonRoute)
 
 
 @router.post(
     "",
     status_code=201,
+    response_model=QuotePublic,
     summary="Lock an FX quote",
     description=(
         "Give `sell_amount` (the debtor pays exactly this, fee included) or `buy_amount` (the creditor receives "
-        "exactly this), in major units as a decimal string. The answer carries the rate (18 decimals), both "
-        "amounts in minor units, the fee, the liquidity provider, the expiry, the rate's source and as-of time, "
-        "and the oracle's EIP-712 signature."
+        "exactly this), in major units as a decimal string: exactly one of the two. The answer carries the rate "
+        "(18 decimals), both amounts in minor units, the fee, the liquidity provider, the expiry, the rate's source "
+        "and as-of time, and the oracle's EIP-712 signature."
     ),
+    responses=responses("rate_unavailable", "invalid_fx_request"),
 )
 def create_quote(
     body: QuoteCreate, svc: ServicesDep, who: CurrentBank, request: Request, raw: RawBody, key: IdempotencyKey = None
 ) -> JSONResponse:
-    if (body.sell_amount is None) == (body.buy_amount is None):
-        raise Unprocessable("give exactly one of sell_amount and buy_amount", code="invalid_request")
-
     def work(session: Session) -> dict[str, Any]:
         if body.sell_amount is not None:
             locked = svc.quotes.quote_sell(body.sell_currency, body.sell_amount, body.buy_currency)

@@ -11,10 +11,13 @@ from sqlalchemy.orm import Session
 
 from node import transfers
 from node.api.deps import CurrentBank, IdempotencyKey, RawBody, Reader, ReadSession, Services, ServicesDep
-from node.api.errors import ApiError
+from node.api.errors import INTAKE_CODES, ApiError
+from node.api.guard import JsonRoute
+from node.api.openapi import responses
 from node.api.routes._idempotent import run_post
 from node.api.schemas import (
     TRANSFER_BATCH_MAX,
+    Rfc3339,
     TransferBatchCreate,
     TransferBatchItem,
     TransferBatchResult,
@@ -25,16 +28,18 @@ from node.api.schemas import (
 from node.faults import failpoint
 from settlement.lifecycle import TransferStatus
 
-router = APIRouter(prefix="/v1/transfers", tags=["transfers"])
+router = APIRouter(prefix="/v1/transfers", tags=["transfers"], route_class=JsonRoute)
 
 
-def _accept_context(svc: Services) -> transfers.AcceptContext:
+def _accept_context(svc: Services, items: list[TransferCreate]) -> transfers.AcceptContext:
+    pairs = [(t.instruction.sell_currency, t.instruction.buy_currency) for t in items]
     return transfers.AcceptContext(
         domain=svc.domain,
         currencies=frozenset(svc.manifest.assets),
         now_s=int(dt.datetime.now(dt.UTC).timestamp()),
         deadline_min_s=svc.settings.deadline_min_s,
         deadline_max_s=svc.settings.deadline_max_s,
+        ceilings=svc.rate_band.ceilings(pairs),
     )
 
 
@@ -48,11 +53,12 @@ def _accept_context(svc: Services) -> transfers.AcceptContext:
         "transfer's id) and the EIP-2098 signature. The signature is verified against your registered address "
         "before anything is stored; the transfer is committed before the 202 is sent, in status RECEIVED."
     ),
+    responses=responses(*INTAKE_CODES),
 )
 def submit(
     body: TransferCreate, svc: ServicesDep, who: CurrentBank, request: Request, raw: RawBody, key: IdempotencyKey = None
 ) -> JSONResponse:
-    ctx = _accept_context(svc)
+    ctx = _accept_context(svc, [body])
     verified = [transfers.verify(body, svc.domain)]
 
     def work(session: Session) -> dict[str, Any]:
@@ -75,14 +81,15 @@ def submit(
         f"Up to {TRANSFER_BATCH_MAX} items, each as the body of `POST /v1/transfers`. Each is checked on its own: "
         "the valid ones are committed as RECEIVED (all before the answer), each refused one gets the 4xx status and "
         "error it would have had alone and stores nothing. The `Idempotency-Key` covers the whole batch; each "
-        "transfer's UETR stays unique across batches."
+        "transfer's UETR stays unique across batches. An item's error has one of the codes of `POST /v1/transfers`, "
+        "or `invalid_request`."
     ),
 )
 def submit_batch(
     body: TransferBatchCreate, svc: ServicesDep, who: CurrentBank, request: Request, raw: RawBody,
     key: IdempotencyKey = None,
 ) -> JSONResponse:  # fmt: skip
-    ctx = _accept_context(svc)
+    ctx = _accept_context(svc, body.transfers)
     verified = [transfers.verify(item, svc.domain) for item in body.transfers]
 
     def work(session: Session) -> dict[str, Any]:
@@ -104,19 +111,29 @@ def submit_batch(
     return response
 
 
-@router.get("/{transfer_id}", response_model=TransferPublic, summary="A transfer, its history and chain references")
+@router.get(
+    "/{transfer_id}",
+    response_model=TransferPublic,
+    summary="A transfer, its history and chain references",
+    responses=responses("not_found"),
+)
 def get_transfer(transfer_id: str, session: ReadSession, who: Reader) -> TransferPublic:
     return transfers.public(transfers.get_visible(session, who, transfer_id), transfers.chain_head(session))
 
 
-@router.get("", response_model=TransferPage, summary="Your transfers, newest first, by cursor")
+@router.get(
+    "",
+    response_model=TransferPage,
+    summary="Your transfers, newest first, by cursor",
+    responses=responses("bad_cursor"),
+)
 def list_transfers(
     session: ReadSession,
     who: Reader,
     svc: ServicesDep,
     status: TransferStatus | None = None,
-    created_from: Annotated[dt.datetime | None, Query(description="ISO 8601, inclusive")] = None,
-    created_to: Annotated[dt.datetime | None, Query(description="ISO 8601, exclusive")] = None,
+    created_from: Annotated[Rfc3339 | None, Query(description="RFC 3339, inclusive")] = None,
+    created_to: Annotated[Rfc3339 | None, Query(description="RFC 3339, exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: str | None = None,
 ) -> TransferPage:
@@ -127,7 +144,12 @@ def list_transfers(
     return TransferPage(data=[transfers.public(t, head) for t in rows], next_cursor=next_cursor)
 
 
-@router.post("/{transfer_id}/cancel", response_model=TransferPublic, summary="Cancel a transfer not yet escrowed")
+@router.post(
+    "/{transfer_id}/cancel",
+    response_model=TransferPublic,
+    summary="Cancel a transfer not yet escrowed",
+    responses=responses("not_found", "not_cancellable"),
+)
 def cancel(
     transfer_id: str, svc: ServicesDep, who: CurrentBank, request: Request, raw: RawBody, key: IdempotencyKey = None
 ) -> JSONResponse:

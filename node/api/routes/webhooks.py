@@ -5,19 +5,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from node import audit_log
 from node.api.deps import CurrentBank, IdempotencyKey, RawBody, ReadSession, ServicesDep
 from node.api.errors import NotFound
+from node.api.guard import JsonRoute
+from node.api.openapi import responses
 from node.api.routes._idempotent import run_post
+from node.auth import Principal
 from node.store.models import Webhook, WebhookDelivery
 from node.webhooks import new_secret
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=JsonRoute)
 
 
 class WebhookCreate(BaseModel):
@@ -69,14 +73,47 @@ def register(
     return run_post(svc, who, request, raw, key, 201, work)
 
 
-@router.get("", response_model=WebhookPublic, summary="Your callback URL and how its deliveries went")
+@router.get(
+    "",
+    response_model=WebhookPublic,
+    summary="Your callback URL and how its deliveries went",
+    responses=responses("not_found"),
+)
 def show(session: ReadSession, who: CurrentBank) -> WebhookPublic:
-    hook = session.scalar(select(Webhook).where(Webhook.bank_id == who.bank_id))
-    if hook is None:
-        raise NotFound("no webhook registered: POST /v1/webhooks")
+    hook = _registered(session, who)
     counts = session.execute(
         select(WebhookDelivery.status, func.count())
         .where(WebhookDelivery.bank_id == who.bank_id)
         .group_by(WebhookDelivery.status)
     )
     return WebhookPublic(url=hook.url, created_at=hook.created_at, deliveries={s: int(n) for s, n in counts})
+
+
+@router.delete(
+    "",
+    status_code=204,
+    summary="Stop callbacks: remove your URL and secret",
+    description=(
+        "Nothing more is sent; deliveries still pending are dropped (marked failed, `last_error` says why). "
+        "Register again (POST) to start anew, with a new secret."
+    ),
+    responses=responses("not_found"),
+)
+def remove(svc: ServicesDep, who: CurrentBank) -> Response:
+    with svc.store.transaction() as session:
+        hook = _registered(session, who)
+        session.delete(hook)
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.bank_id == who.bank_id, WebhookDelivery.status == "pending")
+            .values(status="failed", last_error="the bank removed its webhook")
+        )
+        audit_log.append(session, f"bank:{who.bic}", "webhook.removed", f"bank:{who.bic}", {"url": hook.url})
+    return Response(status_code=204)
+
+
+def _registered(session: Session, who: Principal) -> Webhook:
+    hook = session.scalar(select(Webhook).where(Webhook.bank_id == who.bank_id))
+    if hook is None:
+        raise NotFound("no webhook registered: POST /v1/webhooks")
+    return hook

@@ -1,0 +1,57 @@
+"""What the node POSTs to the webhooks registered with it, documented as OpenAPI 3.1 ``webhooks``.
+
+Nothing here is served: these are the requests a bank's (or the operator's) endpoint receives.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+
+from node.api.schemas import ReconciliationMismatch, TransferStatusChanged
+
+router = APIRouter()
+
+SIGNATURE = Annotated[
+    str,
+    Header(
+        alias="Corridor-Signature",
+        description="`sha256=` and the hex HMAC-SHA256 of the raw body under your webhook secret: compare it in "
+        "constant time before you trust the body",
+        pattern=r"^sha256=[0-9a-f]{64}$",
+    ),
+]
+DELIVERY = Annotated[
+    str, Header(alias="Corridor-Delivery", description="the delivery's UUID, the same on every retry: drop a repeat")
+]
+ACKNOWLEDGED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "any 2xx acknowledges the delivery; anything else (or no answer within the "
+        "node's timeout) is retried after 1, 2, 4 ... s up to the node's bound"
+    }
+}
+
+
+@router.post(
+    "transfer.status_changed",
+    summary="A transfer of yours changed status",
+    description=(
+        "Sent to the debtor bank at every status change, RECEIVED included, and to the creditor bank when a "
+        "payment to it is FINAL (`data.role` says which you are). Deliveries of one transfer may arrive out of "
+        "order when one is retried: order them by the status's place in the lifecycle, not by arrival."
+    ),
+    responses=ACKNOWLEDGED,
+)
+def transfer_status_changed(body: TransferStatusChanged, signature: SIGNATURE, delivery: DELIVERY) -> None:
+    """Documentation only."""
+
+
+@router.post(
+    "reconciliation.mismatch",
+    summary="The store and the chain disagree (operator)",
+    description="Sent to `CORRIDOR_NODE_OPERATOR_WEBHOOK_URL`, signed with its secret, for each new mismatch.",
+    responses=ACKNOWLEDGED,
+)
+def reconciliation_mismatch(body: ReconciliationMismatch, signature: SIGNATURE, delivery: DELIVERY) -> None:
+    """Documentation only."""
