@@ -39,16 +39,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
 import requests  # noqa: E402
 from eth_account import Account  # noqa: E402
 from hexbytes import HexBytes  # noqa: E402
 
 from node.client import BankClient  # noqa: E402
 from node.config import DEVNET_AUDITOR_API_KEY  # noqa: E402
+from scripts._serve import serve_demo_network, stop, wait_ready  # noqa: E402
 from scripts.devnet import Devnet, free_port  # noqa: E402
-from scripts.network import Network, build_network, onboard_node  # noqa: E402
-from settlement.chain import connect, contract  # noqa: E402
+from scripts.network import Network  # noqa: E402
+from settlement.chain import contract  # noqa: E402
 from settlement.keys import devnet_key  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,24 +87,16 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp, Devnet(block_time_s=1) as devnet:
         data = Path(tmp)
-        devnet.set_fast_mining(True)
-        network = build_network(connect(devnet.url), data / "manifest.json")
-        devnet.set_fast_mining(False)
-        store_url = f"sqlite:///{data / 'node.db'}"
-        keys = onboard_node(store_url, network.manifest, network.participants)
-        port = free_port()
-        node = _serve_node(data, devnet.url, store_url, port, args.split)
+        demo = serve_demo_network(data, devnet, split=args.split)
+        network = demo.network
         finished = False
         try:
-            url = f"http://127.0.0.1:{port}"
-            figures = _drive(network, url, keys, args)
+            figures = _drive(network, demo.url, demo.api_keys, args)
             finished = True
             figures |= {"fastapi_trivial_rps": round(_trivial_rps(args.concurrency), 1)}
             figures |= {"web3_erc20_sends_per_s": round(_erc20_rate(network, args.erc20_sends), 1)}
         finally:
-            for proc in node:
-                proc.terminate()
-                proc.wait(timeout=20)
+            stop(demo.procs)
             if args.keep:
                 _keep(data, args.keep, network, open_txs=not finished)
     figures |= {
@@ -117,37 +109,6 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
-
-
-def _serve_node(data: Path, rpc_url: str, store_url: str, port: int, split: bool) -> list[subprocess.Popen[bytes]]:
-    """The node: one process (API and pipeline), or with ``split`` the API and the pipeline in two."""
-    env = {**os.environ, "CORRIDOR_NODE_DATABASE_URL": store_url, "CORRIDOR_RPC_URL": rpc_url,
-           "CORRIDOR_MANIFEST": str(data / "manifest.json"), "CORRIDOR_NODE_DATA_DIR": str(data),
-           "CORRIDOR_FX_PROVIDERS": "ecb,static"}  # fmt: skip
-    log = open(data / "node.log", "wb")  # noqa: SIM115 - handed to the child
-    node = [sys.executable, "-m", "scripts.corridor", "node"]
-    api = [*node, "serve", "--port", str(port), "--log-level", "warning", *(["--no-worker"] if split else [])]
-    procs = [subprocess.Popen(api, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)]
-    if split:
-        procs.append(subprocess.Popen([*node, "worker", "--log-level", "warning"], cwd=ROOT, env=env, stdout=log,
-                                      stderr=subprocess.STDOUT))  # fmt: skip
-    log.close()
-    _wait_http(f"http://127.0.0.1:{port}/readyz", procs[0])
-    return procs
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited with code {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within 60 s")
 
 
 def _drive(network: Network, url: str, keys: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
@@ -257,15 +218,15 @@ def _trivial_rps(concurrency: int, duration_s: float = 5.0) -> float:
         proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "trivial_app:app", "--port", str(port),
                                  "--log-level", "warning", "--no-access-log"], cwd=tmp)  # fmt: skip
         try:
-            _wait_http(f"http://127.0.0.1:{port}/ping", proc)
+            wait_ready(f"http://127.0.0.1:{port}/ping", [proc], Path(tmp) / "trivial_app.py")
             local = threading.local()
-            stop = time.monotonic() + duration_s
+            until = time.monotonic() + duration_s
 
             def hammer(_: int) -> int:
                 session = getattr(local, "session", None) or requests.Session()
                 local.session = session
                 n = 0
-                while time.monotonic() < stop:
+                while time.monotonic() < until:
                     session.get(f"http://127.0.0.1:{port}/ping", timeout=5).raise_for_status()
                     n += 1
                 return n

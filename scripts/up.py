@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
-
+from scripts._serve import serve_node, stop
 from scripts.devnet import Devnet
 from scripts.network import build_network, onboard_node
 from settlement.chain import connect
@@ -74,7 +72,9 @@ def main() -> int:
         )
         api_url = f"http://127.0.0.1:{args.api_port}"
         banks_file = write_bank_credentials(args.data_dir, network, api_url, f"sqlite:///{node_db}")
-        node = start_node(args.data_dir, devnet.url, manifest, args.api_port)
+        [node] = serve_node(
+            args.data_dir, devnet.url, manifest, args.api_port, defaults={"CORRIDOR_NODE_RISK_RULES": str(DEMO_RULES)}
+        )
         vault = network.vault
         print(f"\nvault {network.manifest.vault} on chain {network.manifest.chain_id}")
         print(f"manifest:          {manifest}")
@@ -99,12 +99,8 @@ def main() -> int:
         print("\nstopping")
         return 0
     finally:
-        if node is not None and node.poll() is None:
-            node.terminate()
-            try:
-                node.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                node.kill()
+        if node is not None:
+            stop([node])
         devnet.stop()
 
 
@@ -129,29 +125,6 @@ def write_bank_credentials(data_dir: Path, network: object, api_url: str, store_
         )  # fmt: skip
     path.write_text(json.dumps({"url": api_url, "banks": banks}, indent=2) + "\n")
     return path
-
-
-def start_node(data_dir: Path, rpc_url: str, manifest: Path, port: int) -> subprocess.Popen[bytes]:
-    """``corridor node serve`` in a child process, its output in ``<data_dir>/node.log``; waits until ready."""
-    env = {"CORRIDOR_NODE_RISK_RULES": str(DEMO_RULES), **os.environ, "CORRIDOR_NODE_DATA_DIR": str(data_dir),
-           "CORRIDOR_RPC_URL": rpc_url, "CORRIDOR_MANIFEST": str(manifest)}  # fmt: skip
-    with open(data_dir / "node.log", "ab") as log:
-        node = subprocess.Popen(
-            [sys.executable, "-m", "scripts.corridor", "node", "serve", "--port", str(port), "--log-level", "warning"],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if node.poll() is not None:
-            raise SystemExit(f"the node exited with code {node.returncode}: see {data_dir / 'node.log'}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return node
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    node.terminate()
-    raise SystemExit(f"the node was not ready within 60 s: see {data_dir / 'node.log'}")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ ENTRY_POINTS = [
     "scripts.bench_node",
     "scripts.bench_gas",
     "scripts.bench_audit",
+    "scripts.fuzz_api",
     "settlement.audit.cli",
     "node.cli",
     "node.api.app",
