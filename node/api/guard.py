@@ -48,7 +48,7 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 PRINCIPAL_STATE = "principal"
 """The key under which the authenticated caller is kept in ``scope["state"]``."""
 
-_BRACKETS_KEPT = bytes(range(256)).translate(None, b"[]{}")
+_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
 """Every byte but the four brackets: deleted to count nesting."""
 _STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 """A JSON string, or an unterminated one to the end: one pass, never restarted inside a string."""
@@ -202,7 +202,7 @@ def json_depth(raw: bytes) -> int:
     brackets. A text with fewer opening brackets than the limit cannot be deeper, so the
     running count is only needed for bracket-heavy texts, and runs in C even then.
     """
-    brackets = _STRINGS.sub(b"", raw).translate(None, _BRACKETS_KEPT)
+    brackets = _STRINGS.sub(b"", raw).translate(None, _NOT_BRACKETS)
     if not brackets:
         return 0
     return max(0, max(accumulate(map(_DEPTH_STEP.__getitem__, brackets))))
