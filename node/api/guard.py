@@ -47,6 +47,8 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 """Methods whose body a route reads (and the guard checks as JSON); others' bodies are only bounded."""
 PRINCIPAL_STATE = "principal"
 """The key under which the authenticated caller is kept in ``scope["state"]``."""
+PARSED_STATE = "corridor.json"
+"""The scope key of the body as the guard read it, for :class:`JsonRoute`."""
 
 _NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
 """Every byte but the four brackets: deleted to count nesting."""
@@ -57,7 +59,7 @@ INTEGER_DIGITS_MAX = 80
 """More than a uint256 has (78 digits): no field of the API takes a longer integer."""
 _BOM = b"\xef\xbb\xbf"
 INLINE_CHECK_BYTES_MAX = 65_536
-"""Larger bodies are checked in a worker thread (a few MB take a tenth of a second), not in the event loop."""
+"""Larger bodies are read in a worker thread (a few MB take a tenth of a second), not in the event loop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +113,10 @@ class Guard:
                 return  # the client went away
             if body and scope["method"] in BODY_METHODS and _is_json(headers.get("content-type")):
                 if len(body) > INLINE_CHECK_BYTES_MAX:
-                    await anyio.to_thread.run_sync(check_json, body, self.limits.json_depth_max)
+                    parsed = await anyio.to_thread.run_sync(read_json, body, self.limits.json_depth_max)
                 else:
-                    check_json(body, self.limits.json_depth_max)
+                    parsed = read_json(body, self.limits.json_depth_max)
+                scope[PARSED_STATE] = parsed
         except Refused as refused:
             await refused.response()(scope, receive, send)
             return
@@ -208,8 +211,9 @@ def json_depth(raw: bytes) -> int:
     return max(0, max(accumulate(map(_DEPTH_STEP.__getitem__, brackets))))
 
 
-def check_json(raw: bytes, depth_max: int) -> None:
-    """Refuse (:class:`Refused`, 400) a body that is not strict JSON; see the module's docstring."""
+def read_json(raw: bytes, depth_max: int) -> Any:
+    """The body parsed, numbers with a fraction or an exponent as :class:`~decimal.Decimal`; or
+    :class:`Refused` (400) if it is not strict JSON (see the module's docstring)."""
     if raw.startswith(_BOM):
         raise Refused(400, "malformed_json", "the body starts with a byte order mark: send UTF-8 JSON without one")
     try:
@@ -227,7 +231,7 @@ def check_json(raw: bytes, depth_max: int) -> None:
             {"depth": depth, "depth_max": depth_max},
         )
     try:
-        json.loads(
+        return json.loads(
             text, object_pairs_hook=_unique_keys, parse_float=_finite, parse_int=_integer, parse_constant=_no_constant
         )
     except Refused:
@@ -254,11 +258,11 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     raise AssertionError("a shorter dict has a repeated key")
 
 
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
+def _finite(text: str) -> Decimal:
+    """Exact; but only what a double could hold, as any JSON reader on the way must read it too."""
+    if not math.isfinite(float(text)):
         raise Refused(400, "invalid_number", f"the number {text[:40]} is out of range", {"number": text[:40]})
-    return value
+    return Decimal(text)
 
 
 def _integer(text: str) -> int:
@@ -273,23 +277,24 @@ def _no_constant(text: str) -> float:
     raise Refused(400, "malformed_json", f"{text} is not a JSON value")
 
 
-class _DecimalJsonRequest(Request):
+class _GuardedJsonRequest(Request):
     async def json(self) -> Any:
-        if not hasattr(self, "_json"):
-            self._json = json.loads(await self.body(), parse_float=Decimal)
-        return self._json
+        if PARSED_STATE not in self.scope:
+            raise RuntimeError("a JSON body reached a route without the guard's reading of it")
+        return self.scope[PARSED_STATE]
 
 
 class JsonRoute(APIRoute):
-    """A route whose JSON body keeps its numbers exact: a number with a fraction or an exponent is
-    read as a :class:`~decimal.Decimal`, not a float, so ``25000000.0`` is the integer it says
-    and ``12345678901234567891.0`` is not rounded to the nearest double. Integer fields take the
-    integral ones (JSON Schema counts ``1.0`` as an integer) and refuse the rest."""
+    """A route that takes the guard's reading of its JSON body (:func:`read_json`) rather than
+    parsing it again: its numbers exact (a number with a fraction or an exponent is a
+    :class:`~decimal.Decimal`, so ``25000000.0`` is the integer it says and
+    ``12345678901234567891.0`` is not rounded to a double; integer fields take the integral
+    ones, as JSON Schema counts ``1.0`` an integer, and refuse the rest)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def exact(request: Request) -> Response:
-            return await handler(_DecimalJsonRequest(request.scope, request.receive))
+            return await handler(_GuardedJsonRequest(request.scope, request.receive))
 
         return exact
