@@ -133,13 +133,7 @@ def accept(
             continue
         checked.append((len(results), item, creditor, quote))
         results.append("")
-    ids = [str(item.body.instruction.id) for _, item, _, _ in checked]
-    nonces = [item.body.instruction.nonce for _, item, _, _ in checked]
-    taken_ids, taken_nonces = set(), set()
-    for start in range(0, len(ids), LOCK_CHUNK):
-        taken_ids |= set(session.scalars(select(Transfer.id).where(Transfer.id.in_(ids[start : start + LOCK_CHUNK]))))
-        taken_nonces |= set(session.scalars(select(Transfer.nonce).where(
-            Transfer.debtor == bank.address, Transfer.nonce.in_(nonces[start : start + LOCK_CHUNK]))))  # fmt: skip
+    taken_ids, taken_nonces = _taken(session, bank.address, [item.body.instruction for _, item, _, _ in checked])
     now = dt.datetime.now(dt.UTC)
     reason = "accepted: signature verified"
     rows: list[dict[str, Any]] = []
@@ -175,16 +169,25 @@ def accept(
                         {"to": TransferStatus.RECEIVED.value, "reason": reason,
                          "sell": f"{i.sell_amount} {i.sell_currency}", "buy_currency": i.buy_currency,
                          "creditor": creditor.bic}))  # fmt: skip
-        accepted = webhooks.Accepted(
-            uetr, bank.id, instruction.creditor, i.sell_currency, i.sell_amount, i.buy_currency
-        )
-        deliveries += webhooks.deliveries(session, accepted, TransferStatus.RECEIVED, reason, "", None, now)
+        deliveries += webhooks.deliveries(session, webhooks.Accepted.of(row), TransferStatus.RECEIVED, reason, now=now)
         results[index] = uetr
     insert_rows(session, Transfer, rows)
     insert_rows(session, TransferEvent, history)
     audit_log.append_many(session, entries)
     insert_rows(session, WebhookDelivery, deliveries)
     return results
+
+
+def _taken(session: Session, debtor: str, instructions: list[InstructionIn]) -> tuple[set[str], set[int]]:
+    """Which of these UETRs, and which of the debtor's nonces, stored transfers already use."""
+    ids = [str(i.id) for i in instructions]
+    nonces = [i.nonce for i in instructions]
+    taken_ids, taken_nonces = set(), set()
+    for start in range(0, len(ids), LOCK_CHUNK):
+        taken_ids |= set(session.scalars(select(Transfer.id).where(Transfer.id.in_(ids[start : start + LOCK_CHUNK]))))
+        taken_nonces |= set(session.scalars(select(Transfer.nonce).where(
+            Transfer.debtor == debtor, Transfer.nonce.in_(nonces[start : start + LOCK_CHUNK]))))  # fmt: skip
+    return taken_ids, taken_nonces
 
 
 def _check(item: Verified, bank: Bank, state: NetworkState | None, directory: dict[str, Bank],
@@ -250,6 +253,12 @@ def _check(item: Verified, bank: Bank, state: NetworkState | None, directory: di
         )
     if isinstance(item.details, ApiError):
         raise item.details
+    _check_minimum(i, ctx)
+    return creditor
+
+
+def _check_minimum(i: InstructionIn, ctx: AcceptContext) -> None:
+    """Refuse a minimum no rate the vault would take could buy (where the pair's ceiling is known)."""
     ceiling = ctx.ceilings.get((i.sell_currency, i.buy_currency))
     if ceiling is not None and i.min_buy_amount > (best := ceiling.best_buy(i.sell_amount)):
         raise Unprocessable(
@@ -264,7 +273,6 @@ def _check(item: Verified, bank: Bank, state: NetworkState | None, directory: di
             },
             code="min_buy_unreachable",
         )
-    return creditor
 
 
 def signature_of(t: Transfer) -> CompactSignature:
@@ -433,7 +441,7 @@ class Transitions:
                                           "log_index": ref.log_index}  # fmt: skip
         change = {"from": previous, "to": status.value, "code": code, "reason": reason, "chain": chain}
         self._entries.append((actor, "transfer.status", f"transfer:{transfer.id}", change))
-        self._deliveries += webhooks.deliveries(self.session, transfer, status, reason, code, chain, now)
+        self._deliveries += webhooks.deliveries(self.session, transfer, status, reason, code, chain, now=now)
 
     def write(self) -> None:
         session = self.session

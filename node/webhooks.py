@@ -25,6 +25,7 @@ import json
 import logging
 import secrets
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -91,14 +92,22 @@ class Accepted:
     buy_amount: int | None = None
     fee: int | None = None
 
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Accepted:
+        """Of a ``transfers`` row about to be inserted."""
+        return cls(
+            row["id"], row["bank_id"], row["creditor"], row["sell_currency"], row["sell_amount"], row["buy_currency"]
+        )
+
 
 def deliveries(
     session: Session,
     transfer: Reported,
     status: TransferStatus,
     reason: str,
-    code: str,
-    chain: dict[str, Any] | None,
+    code: str = "",
+    chain: dict[str, Any] | None = None,
+    *,
     now: dt.datetime,
 ) -> list[dict[str, Any]]:
     """The deliveries a status change owes (``webhook_deliveries`` rows), for the caller to

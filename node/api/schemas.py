@@ -7,7 +7,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -368,50 +368,3 @@ class BalancePublic(BaseModel):
     escrowed: int
     available_decimal: str
     escrowed_decimal: str
-
-
-class DeliveryChain(BaseModel):
-    tx_hash: str
-    block_number: int
-    log_index: int
-
-
-class TransferStatusChangedData(BaseModel):
-    transfer_id: str = Field(description="the UETR")
-    role: Literal["debtor", "creditor"] = Field(description="yours in this transfer")
-    status: TransferStatus
-    status_code: str = Field(description="machine-readable reason (empty when none)")
-    reason: str
-    sell_currency: str
-    sell_amount: int
-    buy_currency: str
-    buy_amount: int | None = Field(description="set from SETTLED on")
-    fee: int | None = Field(description="set from SETTLED on")
-    chain: DeliveryChain | None = Field(description="the event that made the change (null for changes off chain)")
-
-
-class TransferStatusChanged(BaseModel):
-    """The body of a ``transfer.status_changed`` delivery."""
-
-    id: uuid.UUID = Field(description="the delivery's id, as in Corridor-Delivery: the same on every retry")
-    type: Literal["transfer.status_changed"]
-    created_at: dt.datetime
-    data: TransferStatusChangedData
-
-
-class MismatchData(BaseModel):
-    run_id: int
-    kind: str = Field(description="chain_balance, escrowed or transfer")
-    subject: str
-    expected: str
-    found: str
-    detail: str
-
-
-class ReconciliationMismatch(BaseModel):
-    """The body of a ``reconciliation.mismatch`` delivery (to the operator's webhook)."""
-
-    id: uuid.UUID
-    type: Literal["reconciliation.mismatch"]
-    created_at: dt.datetime
-    data: MismatchData

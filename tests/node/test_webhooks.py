@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from node.api.schemas import TransferStatusChanged
+from node.api.routes.callbacks import TransferStatusChanged
 from node.store.models import WebhookDelivery
 from node.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, verify
 from tests.node.conftest import LocalNode
