@@ -39,7 +39,7 @@ class RateCeiling:
 class RateBand:
     """The ceilings of the vault's pairs, read from the chain and kept ``ttl_s``; after a failed read
     none are given for ``retry_after_s`` (intake then checks no minimum rather than wait for a
-    chain that does not answer)."""
+    chain that does not answer). Shared by the API's threads."""
 
     def __init__(
         self, vault: Vault | None, manifest: Manifest, ttl_s: float = 2.0, retry_after_s: float = 10.0
@@ -57,19 +57,22 @@ class RateBand:
         now = time.monotonic()
         if self.vault is None or not listed or now < self._unreadable_until:
             return {}
-        with self._lock:
-            stale = [pair for pair in listed if pair not in self._read or now - self._read[pair][0] > self.ttl_s]
-            if stale:
-                try:
-                    self._refresh(stale, now)
-                except Exception as exc:  # the chain is a refinement here: the pipeline refunds what cannot settle
-                    self._unreadable_until = now + self.retry_after_s
-                    log.warning(
-                        "reference rates unreadable, intake checks no minimums for %ss: %s", self.retry_after_s, exc
-                    )
-                    return {}
-            found = {pair: self._read[pair][1] for pair in listed}
-        return {pair: ceiling for pair, ceiling in found.items() if ceiling is not None}
+        stale = [pair for pair in listed if pair not in self._read or now - self._read[pair][0] > self.ttl_s]
+        # One request reads the chain; the others meanwhile check against what was read before,
+        # rather than queue behind a chain that may be slow to answer.
+        if stale and self._lock.acquire(blocking=False):
+            try:
+                self._refresh(stale, now)
+            except Exception as exc:  # the chain is a refinement here: the pipeline refunds what cannot settle
+                self._unreadable_until = now + self.retry_after_s
+                log.warning(
+                    "reference rates unreadable, intake checks no minimums for %ss: %s", self.retry_after_s, exc
+                )
+                return {}
+            finally:
+                self._lock.release()
+        found = [(pair, self._read.get(pair)) for pair in listed]
+        return {pair: read[1] for pair, read in found if read is not None and read[1] is not None}
 
     def _refresh(self, pairs: list[tuple[str, str]], now: float) -> None:
         assert self.vault is not None
