@@ -49,8 +49,18 @@ def append_many(session: Session, items: Sequence[tuple[str, str, str, Mapping[s
         seq += 1
         clean = {k: v for k, v in data.items() if v is not None and v != ""}
         digest = entry_hash(seq, at, actor, action, subject, clean, prev)
-        rows.append({"seq": seq, "at": at, "actor": actor, "action": action, "subject": subject, "data": clean,
-                     "prev_hash": prev, "hash": digest})  # fmt: skip
+        rows.append(
+            {
+                "seq": seq,
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "subject": subject,
+                "data": clean,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
         prev = digest
     insert_rows(session, AuditEntry, rows)
     if nested:

@@ -115,8 +115,16 @@ def send(
         details: dict[str, object] | None = {"beneficiary": party} if party else None
         if remittance:
             details = {**(details or {}), "remittance": remittance}
-        t = client.send(to, ccy.upper(), amount, buy.upper(), min_buy_amount=minimum, deadline_s=deadline_s,
-                        quote_id=quote_id, details=details)  # fmt: skip
+        t = client.send(
+            to,
+            ccy.upper(),
+            amount,
+            buy.upper(),
+            min_buy_amount=minimum,
+            deadline_s=deadline_s,
+            quote_id=quote_id,
+            details=details,
+        )
         if wait:
             t = client.wait(t["id"], timeout_s=timeout_s)
     except (CorridorError, TimeoutError, OSError) as exc:

@@ -78,8 +78,9 @@ class BankClient:
         while True:
             attempt += 1
             try:
-                response = self._http.request(method, self.url + path, data=data, headers=headers,
-                                              timeout=self.timeout_s)  # fmt: skip
+                response = self._http.request(
+                    method, self.url + path, data=data, headers=headers, timeout=self.timeout_s
+                )
             except requests.ConnectionError:
                 if attempt > self.retries_max or (method != "GET" and not idempotency_key):
                     raise
@@ -206,8 +207,16 @@ class BankClient:
         result: dict[str, Any] = self.request("POST", "/v1/transfers/batch", {"transfers": bodies}, idempotency_key=key)
         return result
 
-    def send(self, to: str, sell_currency: str, sell_amount: str | int | Decimal, buy_currency: str,
-             *, quote_id: str | None = None, **options: Any) -> dict[str, Any]:  # fmt: skip
+    def send(
+        self,
+        to: str,
+        sell_currency: str,
+        sell_amount: str | int | Decimal,
+        buy_currency: str,
+        *,
+        quote_id: str | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
         """Build, sign and submit; returns the transfer as accepted (RECEIVED)."""
         _, body = self.build(to, sell_currency, sell_amount, buy_currency, **options)
         return self.submit(body, quote_id)
@@ -220,8 +229,12 @@ class BankClient:
             if t["status"] == status:
                 return t
             if t["status"] in TERMINAL:
-                raise NodeError(200, t["status_code"] or t["status"].lower(),
-                                f"transfer {uetr} ended {t['status']}: {t['status_reason']}", t)  # fmt: skip
+                raise NodeError(
+                    200,
+                    t["status_code"] or t["status"].lower(),
+                    f"transfer {uetr} ended {t['status']}: {t['status_reason']}",
+                    t,
+                )
             if time.monotonic() > deadline:
                 raise TimeoutError(f"transfer {uetr} is {t['status']} after {timeout_s} s")
             time.sleep(poll_s)

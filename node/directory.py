@@ -27,15 +27,23 @@ def onboard(
     """Add a participant; a bank gets an API key, returned here once (only its hash is kept)."""
     for code in currencies:
         if code not in manifest.assets:
-            raise Unprocessable(f"{code} is not settled on this network", {"field": "currencies"},
-                                code="unknown_currency")  # fmt: skip
+            raise Unprocessable(
+                f"{code} is not settled on this network", {"field": "currencies"}, code="unknown_currency"
+            )
     if bic[4:6] != country:
         raise Unprocessable(f"BIC {bic} is for country {bic[4:6]}, not {country}", code="bic_country_mismatch")
     address = to_checksum_address(address)
     if session.execute(select(Bank).where((Bank.bic == bic) | (Bank.address == address))).first():
         raise Conflict(f"a participant with BIC {bic} or address {address} exists", code="bank_exists")
-    bank = Bank(name=name, bic=bic, country=country, address=address, kind=kind, frozen=False,
-                currencies=[money.currency(c).code for c in currencies])  # fmt: skip
+    bank = Bank(
+        name=name,
+        bic=bic,
+        country=country,
+        address=address,
+        kind=kind,
+        frozen=False,
+        currencies=[money.currency(c).code for c in currencies],
+    )
     session.add(bank)
     session.flush()
     return bank, issue_bank_key(session, bank) if kind == "bank" else None

@@ -59,5 +59,8 @@ def remember(
     session: Session, principal: str, key: str | None, digest: str, status_code: int, response: dict[str, Any]
 ) -> None:
     if key is not None:
-        session.add(IdempotencyRecord(principal=principal, key=key, request_hash=digest, status_code=status_code,
-                                      response=response))  # fmt: skip
+        session.add(
+            IdempotencyRecord(
+                principal=principal, key=key, request_hash=digest, status_code=status_code, response=response
+            )
+        )

@@ -16,8 +16,11 @@ if TYPE_CHECKING:
     from node.config import NodeSettings
     from node.store.db import Store
 
-audit_log_app = typer.Typer(help="The hash-chained audit log of operator actions and transfer state changes.",
-                            no_args_is_help=True, add_completion=False)  # fmt: skip
+audit_log_app = typer.Typer(
+    help="The hash-chained audit log of operator actions and transfer state changes.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 risk_app = typer.Typer(help="Risk rules.", no_args_is_help=True, add_completion=False)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -64,8 +67,9 @@ def reconcile(as_json: JsonOpt = False) -> None:
         checked = ", ".join(f"{v} {k}" for k, v in outcome.checked.items())
         typer.echo(f"reconciliation run {outcome.run_id} at block {outcome.block}: checked {checked}")
         for kind, subject, expected, found, detail, first in rows:
-            typer.echo(f"  MISMATCH {kind:<13} {subject}: expected {expected}, found {found} ({detail}; since run "
-                       f"{first})")  # fmt: skip
+            typer.echo(
+                f"  MISMATCH {kind:<13} {subject}: expected {expected}, found {found} ({detail}; since run {first})"
+            )
         typer.echo(f"{len(rows)} open mismatches ({outcome.opened} new, {outcome.cleared} no longer found)")
     raise typer.Exit(1 if rows else 0)
 
@@ -104,8 +108,18 @@ def verify(
         typer.echo(f"corridor audit-log: {exc}", err=True)
         raise typer.Exit(2) from None
     if as_json:
-        typer.echo(json.dumps({"ok": verdict.ok, "entries": verdict.entries, "head_hash": verdict.head_hash,
-                               "bad_seq": verdict.bad_seq, "reason": verdict.reason}, indent=2))  # fmt: skip
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": verdict.ok,
+                    "entries": verdict.entries,
+                    "head_hash": verdict.head_hash,
+                    "bad_seq": verdict.bad_seq,
+                    "reason": verdict.reason,
+                },
+                indent=2,
+            )
+        )
     elif verdict.ok:
         typer.echo(f"OK: {verdict.entries} entries, unbroken; head hash {verdict.head_hash}")
     else:
@@ -159,5 +173,6 @@ def check(
         raise typer.Exit(2) from None
     listed = len(rules.screening.sanctions.entries) if rules.screening.sanctions else 0
     review = ", ".join(f"{format_minor(v, c)} {c}" for c, v in rules.review_above.items()) or "nothing"
-    typer.echo(f"OK: {file}: {len(rules.banks)} banks with their own limits, {listed} sanctions entries, "
-               f"review above {review}")  # fmt: skip
+    typer.echo(
+        f"OK: {file}: {len(rules.banks)} banks with their own limits, {listed} sanctions entries, review above {review}"
+    )

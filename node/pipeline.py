@@ -172,8 +172,9 @@ class Pipeline:
 
         with self.store.transaction(write=False) as session:
             engine = self.risk.current(session)
-            exposures = Exposures(session, engine.rules, pending, dt.datetime.now(dt.UTC),
-                                  lambda who, ccy: balance(who, ccy).total)  # fmt: skip
+            exposures = Exposures(
+                session, engine.rules, pending, dt.datetime.now(dt.UTC), lambda who, ccy: balance(who, ccy).total
+            )
         for t in pending:
             if t.deadline <= now_s + settings.settle_margin_s:
                 rejected[t.id] = ("deadline_passed", f"its deadline {t.deadline} passed before it could be escrowed")
@@ -227,17 +228,33 @@ class Pipeline:
                         r.status != S.RECEIVED.value or r.batch_id is not None for r in rows.values()
                     ):
                         continue  # cancelled meanwhile: rebuilt next tick
-                    tx = self.sender.prepare(session, "escrow", self.vault.manifest.vault, data, gas,
-                                             {"slot": slot, "transfer_ids": ids}, fees)  # fmt: skip
+                    tx = self.sender.prepare(
+                        session,
+                        "escrow",
+                        self.vault.manifest.vault,
+                        data,
+                        gas,
+                        {"slot": slot, "transfer_ids": ids},
+                        fees,
+                    )
                     session.flush()
                     batch = EscrowBatch(slot=slot, escrow_tx_id=tx.id, transfer_ids=ids, open=True)
                     session.add(batch)
                     session.flush()
-                    update_rows(session, Transfer, [
-                        {"id": tid, "batch_id": batch.id, "position": position, "large_new": tid in large_new,
-                         **(self._hold(session, tid, held[tid]) if tid in held else {})}
-                        for position, tid in enumerate(ids)
-                    ])  # fmt: skip
+                    update_rows(
+                        session,
+                        Transfer,
+                        [
+                            {
+                                "id": tid,
+                                "batch_id": batch.id,
+                                "position": position,
+                                "large_new": tid in large_new,
+                                **(self._hold(session, tid, held[tid]) if tid in held else {}),
+                            }
+                            for position, tid in enumerate(ids)
+                        ],
+                    )
                     sent.append(tx.id)
         except BaseException:
             self.sender.forget_nonce()
@@ -262,10 +279,20 @@ class Pipeline:
     def _hold(session: Session, tid: str, decision: Decision) -> dict[str, str]:
         """Escrow it, but settle it only once the operator approves (``/v1/admin/reviews``): the
         columns that say so, and the audit entry."""
-        audit_log.append(session, "node:risk", "transfer.held_for_review", f"transfer:{tid}",
-                         {"code": decision.code, "reason": decision.reason})  # fmt: skip
-        return {"review": "pending", "review_code": decision.code, "review_reason": decision.reason,
-                "status_reason": decision.reason, "status_code": decision.code}  # fmt: skip
+        audit_log.append(
+            session,
+            "node:risk",
+            "transfer.held_for_review",
+            f"transfer:{tid}",
+            {"code": decision.code, "reason": decision.reason},
+        )
+        return {
+            "review": "pending",
+            "review_code": decision.code,
+            "review_reason": decision.reason,
+            "status_reason": decision.reason,
+            "status_code": decision.code,
+        }
 
     def _fit_funds(
         self,
@@ -401,8 +428,10 @@ class Pipeline:
                 locked = {q.id: q.body for q in session.scalars(select(Quote).where(Quote.id.in_(quote_ids)))}
                 work.append((batch, transfers, done, locked))
         engine = self.quotes.frozen()  # one rate per pair for the whole round
-        plans = [self._resolve_batch(batch, transfers, done, locked, now_s, engine)
-                 for batch, transfers, done, locked in work]  # fmt: skip
+        plans = [
+            self._resolve_batch(batch, transfers, done, locked, now_s, engine)
+            for batch, transfers, done, locked in work
+        ]
         return self._send_resolves([p for p in plans if p is not None])
 
     def _resolvable_batches(self, session: Session) -> list[int]:
@@ -470,8 +499,10 @@ class Pipeline:
             if self.operator is None:
                 for tid in early:
                     actions[tid] = Action.KEEP
-                    waiting[tid] = ("rejected by the operator's review: refunded after its deadline (this node has no "
-                                    "operator key to refund it sooner)")  # fmt: skip
+                    waiting[tid] = (
+                        "rejected by the operator's review: refunded after its deadline (this node has no "
+                        "operator key to refund it sooner)"
+                    )
             else:
                 # The vault lets only the escrower settle and only an operator refund early: one
                 # transaction cannot do both, so the settlements of this batch wait for the next round.
@@ -553,8 +584,12 @@ class Pipeline:
                 t.id for t in acting if actions[t.id] is Action.SETTLE and (t.sell_currency, t.buy_currency) == pair
             ]
         if "participant" in f:
-            return [t.id for t in acting if f["participant"] in (t.debtor, t.creditor) or (
-                t.id in quotes and quotes[t.id].liquidity_provider == f["participant"])]  # fmt: skip
+            return [
+                t.id
+                for t in acting
+                if f["participant"] in (t.debtor, t.creditor)
+                or (t.id in quotes and quotes[t.id].liquidity_provider == f["participant"])
+            ]
         return []
 
     def _plan_resolve(
@@ -577,9 +612,14 @@ class Pipeline:
                 q = quote_of[t.id]
                 item.append(key := "0x" + q.quote_hash.hex())
                 if key not in quotes:
-                    quotes[key] = {"pair": f"{q.sell_currency}/{q.buy_currency}", "rate": str(q.rate),
-                                   "fee_bps": q.fee_bps, "liquidity_provider": q.liquidity_provider,
-                                   "expiry": q.expiry, "source": q.source}  # fmt: skip
+                    quotes[key] = {
+                        "pair": f"{q.sell_currency}/{q.buy_currency}",
+                        "rate": str(q.rate),
+                        "fee_bps": q.fee_bps,
+                        "liquidity_provider": q.liquidity_provider,
+                        "expiry": q.expiry,
+                        "source": q.source,
+                    }
             items.append(item)
         payload = {"batch_id": batch.id, "slot": batch.slot, "items": items, "quotes": quotes}
         rates = {tid: quote_of[tid].rate for tid in acting if actions[tid] is Action.SETTLE}
@@ -599,13 +639,28 @@ class Pipeline:
                     rows = lock_columns(session, plan.acting, Transfer.status, Transfer.resolve_tx_id)
                     if any(r.status != S.ESCROWED.value or r.resolve_tx_id is not None for r in rows.values()):
                         continue  # changed meanwhile: planned again next round
-                    tx = plan.sender.prepare(session, "resolve", self.vault.manifest.vault, plan.data, plan.gas,
-                                             plan.payload, fees[id(plan.sender)])  # fmt: skip
+                    tx = plan.sender.prepare(
+                        session,
+                        "resolve",
+                        self.vault.manifest.vault,
+                        plan.data,
+                        plan.gas,
+                        plan.payload,
+                        fees[id(plan.sender)],
+                    )
                     session.flush()
-                    update_rows(session, Transfer, [
-                        {"id": tid, "resolve_tx_id": tx.id, **({"rate": plan.rates[tid]} if tid in plan.rates else {})}
-                        for tid in plan.acting
-                    ])  # fmt: skip
+                    update_rows(
+                        session,
+                        Transfer,
+                        [
+                            {
+                                "id": tid,
+                                "resolve_tx_id": tx.id,
+                                **({"rate": plan.rates[tid]} if tid in plan.rates else {}),
+                            }
+                            for tid in plan.acting
+                        ],
+                    )
                     sent.append((plan.sender, tx.id))
                     acted += len(plan.acting)
         except BaseException:
@@ -644,10 +699,10 @@ class Pipeline:
                     if batch is None:
                         continue
                     escrowed = session.scalar(
-                        select(func.count()).select_from(ChainEvent).where(
-                            ChainEvent.transfer_id.in_(batch.transfer_ids), ChainEvent.name == "InstructionEscrowed"
-                        )
-                    )  # fmt: skip
+                        select(func.count())
+                        .select_from(ChainEvent)
+                        .where(ChainEvent.transfer_id.in_(batch.transfer_ids), ChainEvent.name == "InstructionEscrowed")
+                    )
                     if escrowed:
                         continue  # its events say it did escrow: keep everything as it is
                     batch.open = False

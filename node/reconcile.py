@@ -117,7 +117,7 @@ def _compare(store: Store, rpc_url: str, manifest: Manifest, confirmations: int,
                     Transfer.buy_amount,
                     Transfer.fee,
                 )
-            )  # fmt: skip
+            )
         ]
     with Rpc(rpc_url) as rpc:
         if block is None:
@@ -152,8 +152,15 @@ def _compare(store: Store, rpc_url: str, manifest: Manifest, confirmations: int,
             chain = f"settled in block {settled.block} (tx {settled.tx_hash})"
             buy, fee = int(settled.args["buyAmount"]), int(settled.args["fee"])
             if t.status in (S.SETTLED.value, S.FINAL.value) and (t.buy_amount, t.fee) != (buy, fee):
-                out.differences.append(Difference("transfer", subject, f"buy amount {buy}, fee {fee}",
-                                                  f"buy amount {t.buy_amount}, fee {t.fee}", chain))  # fmt: skip
+                out.differences.append(
+                    Difference(
+                        "transfer",
+                        subject,
+                        f"buy amount {buy}, fee {fee}",
+                        f"buy amount {t.buy_amount}, fee {t.fee}",
+                        chain,
+                    )
+                )
         elif refunded is not None:
             allowed = {S.REFUNDED.value} if refunded.block <= final_depth else {S.ESCROWED.value, S.REFUNDED.value}
             chain = f"refunded in block {refunded.block} (tx {refunded.tx_hash})"
@@ -166,14 +173,27 @@ def _compare(store: Store, rpc_url: str, manifest: Manifest, confirmations: int,
         if escrows:
             e = escrows[0]
             if (e.debtor, e.sell_currency, e.sell_amount) != (t.debtor, t.sell_currency, t.sell_amount):
-                out.differences.append(Difference(
-                    "transfer", subject + " escrow", f"{e.sell_amount} {e.sell_currency} from {e.debtor}",
-                    f"{t.sell_amount} {t.sell_currency} from {t.debtor}", "the escrow event's figures"))  # fmt: skip
+                out.differences.append(
+                    Difference(
+                        "transfer",
+                        subject + " escrow",
+                        f"{e.sell_amount} {e.sell_currency} from {e.debtor}",
+                        f"{t.sell_amount} {t.sell_currency} from {t.debtor}",
+                        "the escrow event's figures",
+                    )
+                )
     for debtor, ccy in sorted(store_escrowed.keys() | chain_escrowed.keys()):
         expected, found = chain_escrowed.get((debtor, ccy), 0), store_escrowed.get((debtor, ccy), 0)
         if expected != found:
-            out.differences.append(Difference("escrowed", f"{debtor} {ccy}", f"{expected} on chain", f"{found} in the "
-                                              "store", "the node's open escrows, summed"))  # fmt: skip
+            out.differences.append(
+                Difference(
+                    "escrowed",
+                    f"{debtor} {ccy}",
+                    f"{expected} on chain",
+                    f"{found} in the store",
+                    "the node's open escrows, summed",
+                )
+            )
     out.checked["transfers"] = len(rows)
     out.checked["escrow_accounts"] = len(store_escrowed.keys() | chain_escrowed.keys())
     del out.differences[FINDINGS_MAX:]
@@ -188,9 +208,20 @@ def _record(store: Store, outcome: Outcome, trigger: str) -> None:
         for key, d in found.items():
             row = open_rows.get(key)
             if row is None:
-                session.add(Mismatch(key=key, kind=d.kind, subject=d.subject[:120], expected=d.expected,
-                                     found=d.found, detail=d.detail, first_run_id=outcome.run_id,
-                                     last_run_id=outcome.run_id, first_seen_at=now, last_seen_at=now))  # fmt: skip
+                session.add(
+                    Mismatch(
+                        key=key,
+                        kind=d.kind,
+                        subject=d.subject[:120],
+                        expected=d.expected,
+                        found=d.found,
+                        detail=d.detail,
+                        first_run_id=outcome.run_id,
+                        last_run_id=outcome.run_id,
+                        first_seen_at=now,
+                        last_seen_at=now,
+                    )
+                )
                 outcome.opened += 1
                 _notify(session, d, outcome.run_id, now)
             else:
@@ -204,14 +235,27 @@ def _record(store: Store, outcome: Outcome, trigger: str) -> None:
         run.finished_at, run.block, run.checked = now, outcome.block, dict(outcome.checked)
         run.mismatches = len(found)
         if trigger != "schedule" or outcome.opened or outcome.cleared:
-            audit_log.append(session, f"node:reconcile ({trigger})", "reconciliation.run",
-                             f"reconciliation:{outcome.run_id}",
-                             {"block": outcome.block, "mismatches": len(found), "opened": outcome.opened,
-                              "cleared": outcome.cleared})  # fmt: skip
+            audit_log.append(
+                session,
+                f"node:reconcile ({trigger})",
+                "reconciliation.run",
+                f"reconciliation:{outcome.run_id}",
+                {
+                    "block": outcome.block,
+                    "mismatches": len(found),
+                    "opened": outcome.opened,
+                    "cleared": outcome.cleared,
+                },
+            )
     metrics.RECONCILIATION_MISMATCHES.set(len(found))
     if outcome.opened:
-        log.error("reconciliation run %s: %s mismatches (%s new) at block %s", outcome.run_id, len(found),
-                  outcome.opened, outcome.block)  # fmt: skip
+        log.error(
+            "reconciliation run %s: %s mismatches (%s new) at block %s",
+            outcome.run_id,
+            len(found),
+            outcome.opened,
+            outcome.block,
+        )
 
 
 def _notify(session: Session, d: Difference, run_id: int, now: dt.datetime) -> None:
@@ -228,10 +272,21 @@ def _notify(session: Session, d: Difference, run_id: int, now: dt.datetime) -> N
             "expected": d.expected,
             "found": d.found,
             "detail": d.detail,
-        },  # fmt: skip
+        },
     }
-    session.add(WebhookDelivery(id=delivery_id, bank_id=None, transfer_id=None, body=body, status="pending",
-                                attempts=0, next_attempt_at=now, last_error="", created_at=now))  # fmt: skip
+    session.add(
+        WebhookDelivery(
+            id=delivery_id,
+            bank_id=None,
+            transfer_id=None,
+            body=body,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            last_error="",
+            created_at=now,
+        )
+    )
 
 
 def open_mismatches(session: Session) -> list[Mismatch]:

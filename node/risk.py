@@ -51,8 +51,14 @@ def facts_of(t: Transfer, debtor: Bank, creditor: Bank | None) -> TransferFacts:
     for role, key in (("ordering_customer", "ordering_customer"), ("beneficiary", "beneficiary")):
         party = details.get(key)
         if isinstance(party, dict):
-            parties.append(Party(role, str(party.get("name") or ""), str(party.get("bic") or "").upper(),
-                                 str(party.get("country") or "").upper()))  # fmt: skip
+            parties.append(
+                Party(
+                    role,
+                    str(party.get("name") or ""),
+                    str(party.get("bic") or "").upper(),
+                    str(party.get("country") or "").upper(),
+                )
+            )
     return TransferFacts(
         id=t.id,
         debtor_bic=debtor.bic,
@@ -71,8 +77,13 @@ def store_rules(session: Session, rules: RiskRules, source: str, actor: str) -> 
     version = RiskRulesVersion(text=rules.text, source=source[:300], actor=actor, created_at=dt.datetime.now(dt.UTC))
     session.add(version)
     session.flush()
-    audit_log.append(session, actor, "risk.rules_loaded", f"risk_rules:{version.id}",
-                     {"source": source, "sha256": hashlib.sha256(rules.text.encode()).hexdigest()})  # fmt: skip
+    audit_log.append(
+        session,
+        actor,
+        "risk.rules_loaded",
+        f"risk_rules:{version.id}",
+        {"source": source, "sha256": hashlib.sha256(rules.text.encode()).hexdigest()},
+    )
     return version
 
 
@@ -106,8 +117,14 @@ class RulesInForce:
 class Exposures:
     """What the rules need to know of each debtor bank's day, read once per tick (see the module doc)."""
 
-    def __init__(self, session: Session, rules: RiskRules, pending: list[Transfer], now: dt.datetime,
-                 balance: Callable[[str, str], int | None]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        session: Session,
+        rules: RiskRules,
+        pending: list[Transfer],
+        now: dt.datetime,
+        balance: Callable[[str, str], int | None],
+    ) -> None:
         self.rules, self.now, self._balance = rules, now, balance
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         bank_ids = sorted({t.bank_id for t in pending})
@@ -146,18 +163,22 @@ class Exposures:
             since = now - dt.timedelta(seconds=velocity.window_s)
             for bank_id, at in session.execute(
                 select(Transfer.bank_id, Transfer.created_at).where(
-                    Transfer.bank_id.in_(bank_ids), Transfer.created_at >= since, Transfer.large_new.is_(True),
-                    counted, live,
+                    Transfer.bank_id.in_(bank_ids),
+                    Transfer.created_at >= since,
+                    Transfer.large_new.is_(True),
+                    counted,
+                    live,
                 )
-            ):  # fmt: skip
+            ):
                 self._large_new[bank_id].append(at)
             keys = sorted({t.beneficiary_key for t in pending if t.beneficiary_key})
             for bank_id, key in session.execute(
                 select(Transfer.bank_id, Transfer.beneficiary_key)
-                .where(Transfer.bank_id.in_(bank_ids), Transfer.beneficiary_key.in_(keys),
-                       Transfer.status == S.FINAL.value)
+                .where(
+                    Transfer.bank_id.in_(bank_ids), Transfer.beneficiary_key.in_(keys), Transfer.status == S.FINAL.value
+                )
                 .distinct()
-            ):  # fmt: skip
+            ):
                 self._known.add((bank_id, key or ""))
 
     def of(self, t: Transfer, debtor: Bank) -> Exposure:

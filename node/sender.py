@@ -130,9 +130,21 @@ class TxSender:
             }
             raw, tx_hash = self._sign(request)
             now = dt.datetime.now(dt.UTC)
-            tx = ChainTx(kind=kind, sender=self.address, nonce=self._next_nonce, status="signed", tx_hash=tx_hash,
-                         hashes=[tx_hash], raw=raw, request=request, payload=payload, bumps=0, error="",
-                         created_at=now, updated_at=now)  # fmt: skip
+            tx = ChainTx(
+                kind=kind,
+                sender=self.address,
+                nonce=self._next_nonce,
+                status="signed",
+                tx_hash=tx_hash,
+                hashes=[tx_hash],
+                raw=raw,
+                request=request,
+                payload=payload,
+                bumps=0,
+                error="",
+                created_at=now,
+                updated_at=now,
+            )
             session.add(tx)
             metrics.TXS_SENT.labels(kind).inc()
             self._next_nonce += 1
@@ -255,8 +267,9 @@ class TxSender:
                         tx.error = f"not mined after {tx.bumps} fee bumps: needs an operator"
                         continue
                     floor = floor if floor is not None else self.fees()
-                    fees = bumped({k: int(v) for k, v in tx.request.items() if k in _FEE_FIELDS}, floor,
-                                  self.settings.fee_cap_wei)  # fmt: skip
+                    fees = bumped(
+                        {k: int(v) for k, v in tx.request.items() if k in _FEE_FIELDS}, floor, self.settings.fee_cap_wei
+                    )
                     request = {**tx.request, **fees}
                     if request == tx.request:
                         tx.error = f"fees at the cap of {self.settings.fee_cap_wei} wei: needs an operator"

@@ -38,8 +38,11 @@ def operator_key(settings: NodeSettings, manifest: Manifest) -> str | None:
     try:
         return role_key(settings, manifest, "operator")
     except KeyError_ as exc:
-        log.warning("no operator key on this node (%s): freezes and pauses stay off chain, and a transfer the "
-                    "review rejects is refunded at its deadline", exc)  # fmt: skip
+        log.warning(
+            "no operator key on this node (%s): freezes and pauses stay off chain, and a transfer the "
+            "review rejects is refunded at its deadline",
+            exc,
+        )
         return None
 
 
@@ -73,5 +76,6 @@ def build_services(settings: NodeSettings) -> Services:
             "or set CORRIDOR_NODE_LIQUIDITY_PROVIDER"
         )
     quotes = QuoteEngine(build_provider(), load_pricing(), lp, signer)
-    return Services(settings=settings, store=store, manifest=manifest, domain=domain, quotes=quotes,
-                    vault=Vault(w3, manifest))  # fmt: skip
+    return Services(
+        settings=settings, store=store, manifest=manifest, domain=domain, quotes=quotes, vault=Vault(w3, manifest)
+    )

@@ -70,8 +70,13 @@ class Switches:
                 row.frozen_on_chain = bool(tx.payload["frozen"])
             else:
                 row.paused_on_chain = bool(tx.payload["paused"])
-            audit_log.append(session, ACTOR, "chain.switch_confirmed", _subject(row),
-                             {"tx_hash": tx.tx_hash, "block": tx.block_number, **tx.payload})  # fmt: skip
+            audit_log.append(
+                session,
+                ACTOR,
+                "chain.switch_confirmed",
+                _subject(row),
+                {"tx_hash": tx.tx_hash, "block": tx.block_number, **tx.payload},
+            )
         else:
             log.warning("switch transaction %s %s: %s", tx.tx_hash, tx.status, tx.error)
         row.switch_tx_id = None

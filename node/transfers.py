@@ -153,22 +153,46 @@ def accept(
         taken_nonces.add(i.nonce)
         details = item.details if isinstance(item.details, dict) else None
         row = {
-            "id": uetr, "bank_id": bank.id, "nonce": i.nonce, "debtor": instruction.debtor,
-            "creditor": instruction.creditor, "sell_currency": i.sell_currency, "sell_amount": i.sell_amount,
-            "buy_currency": i.buy_currency, "min_buy_amount": i.min_buy_amount, "deadline": i.deadline,
-            "details_hash": i.details_hash, "signature_r": item.body.signature.r,
-            "signature_vs": item.body.signature.vs, "quote_id": quote.id if quote else None,
+            "id": uetr,
+            "bank_id": bank.id,
+            "nonce": i.nonce,
+            "debtor": instruction.debtor,
+            "creditor": instruction.creditor,
+            "sell_currency": i.sell_currency,
+            "sell_amount": i.sell_amount,
+            "buy_currency": i.buy_currency,
+            "min_buy_amount": i.min_buy_amount,
+            "deadline": i.deadline,
+            "details_hash": i.details_hash,
+            "signature_r": item.body.signature.r,
+            "signature_vs": item.body.signature.vs,
+            "quote_id": quote.id if quote else None,
             "beneficiary_key": beneficiary_key(instruction.creditor, details),
-            "status": TransferStatus.RECEIVED.value, "status_reason": reason, "status_code": "",
-            "details": details, "created_at": now, "updated_at": now,
-        }  # fmt: skip
+            "status": TransferStatus.RECEIVED.value,
+            "status_reason": reason,
+            "status_code": "",
+            "details": details,
+            "created_at": now,
+            "updated_at": now,
+        }
         rows.append(row)
-        history.append({"transfer_id": uetr, "status": TransferStatus.RECEIVED.value, "reason": reason, "code": "",
-                        "at": now})  # fmt: skip
-        entries.append((f"bank:{bank.bic}", "transfer.status", f"transfer:{uetr}",
-                        {"to": TransferStatus.RECEIVED.value, "reason": reason,
-                         "sell": f"{i.sell_amount} {i.sell_currency}", "buy_currency": i.buy_currency,
-                         "creditor": creditor.bic}))  # fmt: skip
+        history.append(
+            {"transfer_id": uetr, "status": TransferStatus.RECEIVED.value, "reason": reason, "code": "", "at": now}
+        )
+        entries.append(
+            (
+                f"bank:{bank.bic}",
+                "transfer.status",
+                f"transfer:{uetr}",
+                {
+                    "to": TransferStatus.RECEIVED.value,
+                    "reason": reason,
+                    "sell": f"{i.sell_amount} {i.sell_currency}",
+                    "buy_currency": i.buy_currency,
+                    "creditor": creditor.bic,
+                },
+            )
+        )
         deliveries += webhooks.deliveries(session, webhooks.Accepted.of(row), TransferStatus.RECEIVED, reason, now=now)
         results[index] = uetr
     insert_rows(session, Transfer, rows)
@@ -185,13 +209,19 @@ def _taken(session: Session, debtor: str, instructions: list[InstructionIn]) -> 
     taken_ids, taken_nonces = set(), set()
     for start in range(0, len(ids), LOCK_CHUNK):
         taken_ids |= set(session.scalars(select(Transfer.id).where(Transfer.id.in_(ids[start : start + LOCK_CHUNK]))))
-        taken_nonces |= set(session.scalars(select(Transfer.nonce).where(
-            Transfer.debtor == debtor, Transfer.nonce.in_(nonces[start : start + LOCK_CHUNK]))))  # fmt: skip
+        taken_nonces |= set(
+            session.scalars(
+                select(Transfer.nonce).where(
+                    Transfer.debtor == debtor, Transfer.nonce.in_(nonces[start : start + LOCK_CHUNK])
+                )
+            )
+        )
     return taken_ids, taken_nonces
 
 
-def _check(item: Verified, bank: Bank, state: NetworkState | None, directory: dict[str, Bank],
-           ctx: AcceptContext) -> Bank:  # fmt: skip
+def _check(
+    item: Verified, bank: Bank, state: NetworkState | None, directory: dict[str, Bank], ctx: AcceptContext
+) -> Bank:
     """The creditor bank of one instruction that passes every check but the store's uniqueness ones."""
     i = item.body.instruction
     if state is not None and state.paused:
@@ -215,15 +245,17 @@ def _check(item: Verified, bank: Bank, state: NetworkState | None, directory: di
         raise Unprocessable("sell and buy currency are the same", {"field": "instruction"}, code="same_currency")
     if i.sell_currency not in bank.currencies:
         raise Unprocessable(
-            f"your bank does not hold {i.sell_currency} on this network", {"field": "instruction.sell_currency"},
+            f"your bank does not hold {i.sell_currency} on this network",
+            {"field": "instruction.sell_currency"},
             code="currency_not_held",
-        )  # fmt: skip
+        )
     creditor = directory.get(item.instruction.creditor)
     if creditor is None or creditor.kind != "bank":
         raise Unprocessable(
-            f"{i.creditor} is not a bank in the directory (GET /v1/banks)", {"field": "instruction.creditor"},
+            f"{i.creditor} is not a bank in the directory (GET /v1/banks)",
+            {"field": "instruction.creditor"},
             code="unknown_bank",
-        )  # fmt: skip
+        )
     if creditor.frozen:
         raise Unprocessable(f"the creditor bank {creditor.bic} is frozen", code="creditor_frozen")
     if i.buy_currency not in creditor.currencies:
@@ -290,9 +322,21 @@ def lock_columns(session: Session, ids: list[str], *columns: InstrumentedAttribu
     return rows
 
 
-WATCHED = (Transfer.id, Transfer.status, Transfer.bank_id, Transfer.creditor, Transfer.sell_currency,
-           Transfer.sell_amount, Transfer.buy_currency, Transfer.buy_amount, Transfer.fee, Transfer.review,
-           Transfer.review_code, Transfer.review_reason, Transfer.batch_id)  # fmt: skip
+WATCHED = (
+    Transfer.id,
+    Transfer.status,
+    Transfer.bank_id,
+    Transfer.creditor,
+    Transfer.sell_currency,
+    Transfer.sell_amount,
+    Transfer.buy_currency,
+    Transfer.buy_amount,
+    Transfer.fee,
+    Transfer.review,
+    Transfer.review_code,
+    Transfer.review_reason,
+    Transfer.batch_id,
+)
 """What the watcher reads of a transfer, and :class:`Transitions` and the webhooks with it."""
 
 
@@ -425,20 +469,35 @@ class Transitions:
         previous = transfer.status
         check_transition(TransferStatus(previous), status)
         now = dt.datetime.now(dt.UTC)
-        changed = {"status": status.value, "status_reason": reason, "status_code": code, "updated_at": now,
-                   **(values or {})}  # fmt: skip
+        changed = {
+            "status": status.value,
+            "status_reason": reason,
+            "status_code": code,
+            "updated_at": now,
+            **(values or {}),
+        }
         for column, value in changed.items():
             # As if loaded: the row is written by write()'s UPDATE, not by the unit of work.
             set_committed_value(transfer, column, value)
         self._updates.append({"id": transfer.id, **changed})
-        self._events.append({
-            "transfer_id": transfer.id, "status": status.value, "reason": reason, "code": code, "at": now,
-            "tx_hash": ref.tx_hash if ref else None, "block_number": ref.block_number if ref else None,
-            "log_index": ref.log_index if ref else None,
-        })  # fmt: skip
+        self._events.append(
+            {
+                "transfer_id": transfer.id,
+                "status": status.value,
+                "reason": reason,
+                "code": code,
+                "at": now,
+                "tx_hash": ref.tx_hash if ref else None,
+                "block_number": ref.block_number if ref else None,
+                "log_index": ref.log_index if ref else None,
+            }
+        )
         self._counts[status.value] += 1
-        chain = None if ref is None else {"tx_hash": ref.tx_hash, "block_number": ref.block_number,
-                                          "log_index": ref.log_index}  # fmt: skip
+        chain = (
+            None
+            if ref is None
+            else {"tx_hash": ref.tx_hash, "block_number": ref.block_number, "log_index": ref.log_index}
+        )
         change = {"from": previous, "to": status.value, "code": code, "reason": reason, "chain": chain}
         self._entries.append((actor, "transfer.status", f"transfer:{transfer.id}", change))
         self._deliveries += webhooks.deliveries(self.session, transfer, status, reason, code, chain, now=now)

@@ -48,14 +48,25 @@ S = TransferStatus
 ACTOR = "node:watcher"
 
 _SIGNATURES = {
-    "InstructionEscrowed": ("InstructionEscrowed(bytes32,address,bytes3,uint128)", ["bytes3", "uint128"],
-                            ["debtor"], ["sellCurrency", "sellAmount"]),
-    "InstructionSettled": ("InstructionSettled(bytes32,address,address,bytes3,uint128,uint128)",
-                           ["address", "bytes3", "uint128", "uint128"], ["liquidityProvider"],
-                           ["creditor", "buyCurrency", "buyAmount", "fee"]),
-    "InstructionRefunded": ("InstructionRefunded(bytes32,address,bytes3,uint128,address)",
-                            ["bytes3", "uint128", "address"], ["debtor"], ["sellCurrency", "amount", "by"]),
-}  # fmt: skip
+    "InstructionEscrowed": (
+        "InstructionEscrowed(bytes32,address,bytes3,uint128)",
+        ["bytes3", "uint128"],
+        ["debtor"],
+        ["sellCurrency", "sellAmount"],
+    ),
+    "InstructionSettled": (
+        "InstructionSettled(bytes32,address,address,bytes3,uint128,uint128)",
+        ["address", "bytes3", "uint128", "uint128"],
+        ["liquidityProvider"],
+        ["creditor", "buyCurrency", "buyAmount", "fee"],
+    ),
+    "InstructionRefunded": (
+        "InstructionRefunded(bytes32,address,bytes3,uint128,address)",
+        ["bytes3", "uint128", "address"],
+        ["debtor"],
+        ["sellCurrency", "amount", "by"],
+    ),
+}
 _BY_TOPIC = {
     keccak(text=sig): (name, types, indexed, names) for name, (sig, types, indexed, names) in _SIGNATURES.items()
 }
@@ -198,8 +209,14 @@ class Watcher:
             return
         fork = missed[0][0]
         metrics.LOGS_MISSED.inc(len(missed))
-        log.warning("the logs read held no event of %s mined transactions of this node (first %s in block %s): "
-                    "reading again from block %s", len(missed), missed[0][1], fork, fork)  # fmt: skip
+        log.warning(
+            "the logs read held no event of %s mined transactions of this node (first %s in block %s): "
+            "reading again from block %s",
+            len(missed),
+            missed[0][1],
+            fork,
+            fork,
+        )
         with self.store.transaction() as session:
             session.execute(delete(SeenBlock).where(SeenBlock.number >= fork))
 
@@ -228,22 +245,43 @@ class Watcher:
                 continue
             seen.add((e.tx_hash, e.log_index))
             t = rows.get(e.transfer_id)
-            recorded.append({"name": e.name, "transfer_id": e.transfer_id if t else None, "tx_hash": e.tx_hash,
-                             "log_index": e.log_index, "block_number": e.block_number, "block_hash": e.block_hash,
-                             "data": {k: str(v) for k, v in e.data.items()}})  # fmt: skip
+            recorded.append(
+                {
+                    "name": e.name,
+                    "transfer_id": e.transfer_id if t else None,
+                    "tx_hash": e.tx_hash,
+                    "log_index": e.log_index,
+                    "block_number": e.block_number,
+                    "block_hash": e.block_hash,
+                    "data": {k: str(v) for k, v in e.data.items()},
+                }
+            )
             if t is None:
                 continue  # not a transfer of this node (another relayer's, or a test's)
             status = S(t.status)
             if e.name == "InstructionEscrowed" and status is S.RECEIVED:
                 if t.review == "pending":
-                    changes.add(t, S.ESCROWED, f"escrowed in block {e.block_number}; {t.review_reason}", e,
-                                code=t.review_code, actor=ACTOR)  # fmt: skip
+                    changes.add(
+                        t,
+                        S.ESCROWED,
+                        f"escrowed in block {e.block_number}; {t.review_reason}",
+                        e,
+                        code=t.review_code,
+                        actor=ACTOR,
+                    )
                 else:
                     changes.add(t, S.ESCROWED, f"escrowed in block {e.block_number}", e, code="escrowed", actor=ACTOR)
             elif e.name == "InstructionSettled" and status is S.ESCROWED:
                 why = f"settled in block {e.block_number}: FINAL after {self.settings.confirmations} confirmations"
-                changes.add(t, S.SETTLED, why, e, code="settled", actor=ACTOR,
-                            values={"buy_amount": int(e.data["buyAmount"]), "fee": int(e.data["fee"])})  # fmt: skip
+                changes.add(
+                    t,
+                    S.SETTLED,
+                    why,
+                    e,
+                    code="settled",
+                    actor=ACTOR,
+                    values={"buy_amount": int(e.data["buyAmount"]), "fee": int(e.data["fee"])},
+                )
             elif e.name == "InstructionRefunded" and status is S.ESCROWED:
                 t.status_reason = (
                     f"refunded in block {e.block_number}: REFUNDED after {self.settings.confirmations} confirmations"
@@ -291,8 +329,14 @@ class Watcher:
                     if target is S.REFUNDED and t.review == "rejected":
                         what = f"rejected by the operator's review ({t.review_reason}); refunded"
                         code = "review_rejected"
-                    changes.add(t, target, f"{what} in block {block_number}, {head - block_number + 1} "
-                                f"confirmations (needs {k})", ref, code=code, actor=ACTOR)  # fmt: skip
+                    changes.add(
+                        t,
+                        target,
+                        f"{what} in block {block_number}, {head - block_number + 1} confirmations (needs {k})",
+                        ref,
+                        code=code,
+                        actor=ACTOR,
+                    )
 
     # ------------------------------------------------------------------ reorganisations
 
@@ -307,8 +351,11 @@ class Watcher:
         if fork is None:
             return
         if seen and fork == seen[-1].number:
-            log.critical("reorganisation deeper than the %s blocks kept: following from block %s",
-                         self.settings.window_blocks, fork)  # fmt: skip
+            log.critical(
+                "reorganisation deeper than the %s blocks kept: following from block %s",
+                self.settings.window_blocks,
+                fork,
+            )
         metrics.REORGS.inc()
         with self.store.transaction() as session:
             undone = list(session.scalars(select(ChainEvent).where(ChainEvent.block_number >= fork)))
@@ -323,8 +370,12 @@ class Watcher:
             session.flush()
             for t in lock_for_update(session, affected).values():
                 self._step_back(session, t, fork)
-        log.warning("reorganisation from block %s: %s events undone, %s transfers stepped back",
-                    fork, len(undone), len(affected))  # fmt: skip
+        log.warning(
+            "reorganisation from block %s: %s events undone, %s transfers stepped back",
+            fork,
+            len(undone),
+            len(affected),
+        )
 
     def _step_back(self, session: Session, t: Transfer, fork: int) -> None:
         left = set(session.scalars(select(ChainEvent.name).where(ChainEvent.transfer_id == t.id)))
@@ -338,8 +389,14 @@ class Watcher:
         order = [S.RECEIVED, S.ESCROWED, S.SETTLED]
         while order.index(S(t.status)) > order.index(target):
             back = order[order.index(S(t.status)) - 1]
-            transition(session, t, back, f"a chain reorganisation from block {fork} undid it; it is being sent again",
-                       code="reorg", actor=ACTOR)  # fmt: skip
+            transition(
+                session,
+                t,
+                back,
+                f"a chain reorganisation from block {fork} undid it; it is being sent again",
+                code="reorg",
+                actor=ACTOR,
+            )
         if "InstructionSettled" not in left:
             t.buy_amount = t.fee = None
         if not left & set(RESOLVED_EVENTS) and t.batch_id is not None:

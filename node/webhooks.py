@@ -145,9 +145,19 @@ def deliveries(
                 "chain": chain,
             },
         }
-        rows.append({"id": delivery_id, "bank_id": bank_id, "transfer_id": transfer.id, "body": body,
-                     "status": "pending", "attempts": 0, "next_attempt_at": now, "last_error": "",
-                     "created_at": now})  # fmt: skip
+        rows.append(
+            {
+                "id": delivery_id,
+                "bank_id": bank_id,
+                "transfer_id": transfer.id,
+                "body": body,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "last_error": "",
+                "created_at": now,
+            }
+        )
     return rows
 
 
@@ -200,12 +210,15 @@ class Deliverer:
                     (delivery_id, body, self.settings.operator_url, self.settings.operator_secret)
                     for delivery_id, body in session.execute(
                         select(WebhookDelivery.id, WebhookDelivery.body)
-                        .where(WebhookDelivery.bank_id.is_(None), WebhookDelivery.status == "pending",
-                               WebhookDelivery.next_attempt_at <= now)
+                        .where(
+                            WebhookDelivery.bank_id.is_(None),
+                            WebhookDelivery.status == "pending",
+                            WebhookDelivery.next_attempt_at <= now,
+                        )
                         .order_by(WebhookDelivery.created_at)
                         .limit(self.settings.batch_max)
                     )
-                ]  # fmt: skip
+                ]
         if not due:
             return 0
         outcomes = list(self._pool.map(lambda row: (row[0], self._post(row[1], row[2], row[3])), due))
@@ -238,8 +251,9 @@ class Deliverer:
             "User-Agent": "corridor-node/1",
         }
         try:
-            response = self._http.post(url, data=raw, headers=headers, timeout=self.settings.timeout_s,
-                                       allow_redirects=False)  # fmt: skip
+            response = self._http.post(
+                url, data=raw, headers=headers, timeout=self.settings.timeout_s, allow_redirects=False
+            )
         except requests.RequestException as exc:
             return f"{type(exc).__name__}: {exc}"
         if 200 <= response.status_code < 300:

@@ -40,8 +40,9 @@ class Worker:
         s = svc.settings
         self.svc = svc
         self.store = svc.store
-        sender_settings = SenderSettings(confirmations=s.confirmations, stuck_after_s=s.stuck_after_s,
-                                         fee_cap_wei=s.fee_cap_wei)  # fmt: skip
+        sender_settings = SenderSettings(
+            confirmations=s.confirmations, stuck_after_s=s.stuck_after_s, fee_cap_wei=s.fee_cap_wei
+        )
         self.sender = TxSender(svc.vault.w3, relayer_key, svc.store, sender_settings, chain_id=svc.manifest.chain_id)
         self.operator = (
             TxSender(svc.vault.w3, operator_key, svc.store, sender_settings, chain_id=svc.manifest.chain_id)
@@ -51,14 +52,25 @@ class Worker:
         self.switches = Switches(svc.store, svc.vault, self.operator) if self.operator else None
         self.watcher = Watcher(svc.store, svc.vault.w3, svc.manifest, WatcherSettings(confirmations=s.confirmations))
         self.risk = RulesInForce(svc.store, svc.manifest.assets, s.risk_rules.parent if s.risk_rules else s.data_dir)
-        self.pipeline = Pipeline(svc.store, svc.vault, self.sender, svc.quotes, self.risk,
-                                 PipelineSettings(batch_size_max=s.batch_size_max), operator=self.operator)  # fmt: skip
+        self.pipeline = Pipeline(
+            svc.store,
+            svc.vault,
+            self.sender,
+            svc.quotes,
+            self.risk,
+            PipelineSettings(batch_size_max=s.batch_size_max),
+            operator=self.operator,
+        )
         self.deliverer = Deliverer(
             svc.store,
-            WebhookSettings(attempts_max=s.webhook_attempts_max, backoff_base_s=s.webhook_backoff_base_s,
-                            timeout_s=s.webhook_timeout_s, operator_url=s.operator_webhook_url,
-                            operator_secret=s.operator_webhook_secret),
-        )  # fmt: skip
+            WebhookSettings(
+                attempts_max=s.webhook_attempts_max,
+                backoff_base_s=s.webhook_backoff_base_s,
+                timeout_s=s.webhook_timeout_s,
+                operator_url=s.operator_webhook_url,
+                operator_secret=s.operator_webhook_secret,
+            ),
+        )
         self._next_reconcile_s = time.monotonic() + s.reconcile_interval_s
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leader = False
@@ -85,8 +97,13 @@ class Worker:
         with self.store.transaction() as session:
             lease = session.get(Lease, "pipeline", with_for_update=True)
             if lease is None:
-                session.add(Lease(name="pipeline", holder=self.holder,
-                                  expires_at=now + dt.timedelta(seconds=self.svc.settings.lease_ttl_s)))  # fmt: skip
+                session.add(
+                    Lease(
+                        name="pipeline",
+                        holder=self.holder,
+                        expires_at=now + dt.timedelta(seconds=self.svc.settings.lease_ttl_s),
+                    )
+                )
                 self.leader = True
             elif lease.holder == self.holder or lease.expires_at < now:
                 lease.holder, lease.expires_at = self.holder, now + dt.timedelta(seconds=self.svc.settings.lease_ttl_s)
@@ -146,6 +163,7 @@ class Worker:
             except Exception as exc:  # retried: the work is in the store
                 metrics.WORKER_ERRORS.labels(name).inc()
                 wait = min(max(wait, interval) * 2, BACKOFF_MAX_S)
-                log.warning("%s round failed (retrying in %.1f s): %s: %s", name, wait, type(exc).__name__,
-                            str(exc)[:300])  # fmt: skip
+                log.warning(
+                    "%s round failed (retrying in %.1f s): %s: %s", name, wait, type(exc).__name__, str(exc)[:300]
+                )
             self._stop.wait(wait)

@@ -74,10 +74,17 @@ class Traffic:
         exponent = self.network.manifest.asset(sell).decimals
         amount = (100 + (nonce % 50) * 37) * 10**exponent * (150 if exponent == 0 else 1)
         ins = Instruction(
-            id=new_uetr(), nonce=nonce,
-            debtor=d.address, creditor=c.address, sell_currency=sell.encode(), sell_amount=amount,
-            buy_currency=buy.encode(), min_buy_amount=0, deadline=deadline, details_hash=os.urandom(32),
-        )  # fmt: skip
+            id=new_uetr(),
+            nonce=nonce,
+            debtor=d.address,
+            creditor=c.address,
+            sell_currency=sell.encode(),
+            sell_amount=amount,
+            buy_currency=buy.encode(),
+            min_buy_amount=0,
+            deadline=deadline,
+            details_hash=os.urandom(32),
+        )
         return SignedInstruction(ins, sign(self.network.vault.domain, ins, self.keys[d.address]))
 
     def quote(self, sell: bytes, buy: bytes, lp: DemoParticipant, expiry: int) -> SignedQuote:
@@ -86,12 +93,17 @@ class Traffic:
         return SignedQuote(q, sign(self.network.vault.domain, q, self.oracle_key))
 
     def _send(self, data: bytes, positions: int) -> None:
-        self.relayer.send({
-            "from": self.relayer.address, "to": self.network.manifest.vault, "data": "0x" + data.hex(),
-            "gas": 100_000 + GAS_PER_POSITION * positions, "chainId": self.network.manifest.chain_id,
-            "nonce": self.network.w3.eth.get_transaction_count(self.relayer.account.address, "pending"),
-            "gasPrice": self.network.w3.eth.gas_price,
-        })  # fmt: skip
+        self.relayer.send(
+            {
+                "from": self.relayer.address,
+                "to": self.network.manifest.vault,
+                "data": "0x" + data.hex(),
+                "gas": 100_000 + GAS_PER_POSITION * positions,
+                "chainId": self.network.manifest.chain_id,
+                "nonce": self.network.w3.eth.get_transaction_count(self.relayer.account.address, "pending"),
+                "gasPrice": self.network.w3.eth.gas_price,
+            }
+        )
 
     def escrow(self, size: int, deadline: int) -> tuple[int, list[SignedInstruction]]:
         slot = next(self.slots)

@@ -187,8 +187,16 @@ def main() -> int:
     assert isinstance(gas, dict) and isinstance(ratios, dict)
     print(f"{'figure':<22}{'gas':>12}{'× T':>9}")
     print(f"{'T (ERC-20 transfer)':<22}{gas['T']:>12}{1:>9.3f}")
-    for name in ("escrow", "settle", "refund", "single_total", "batch10_per_payment",
-                 "batch100_per_payment", "escrow_first_use", "settle_first_use"):  # fmt: skip
+    for name in (
+        "escrow",
+        "settle",
+        "refund",
+        "single_total",
+        "batch10_per_payment",
+        "batch100_per_payment",
+        "escrow_first_use",
+        "settle_first_use",
+    ):
         print(f"{name:<22}{gas[name]:>12.0f}{ratios[name]:>9.3f}")
     return 0
 

@@ -52,8 +52,12 @@ from settlement.chain import contract  # noqa: E402
 from settlement.keys import devnet_key  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-ROUTES = (("FATLUS33", "RHNLDEFF", "USD", "EUR"), ("RHNLDEFF", "THMSGB2L", "EUR", "GBP"),
-          ("THMSGB2L", "LNCTSGSG", "GBP", "SGD"), ("LNCTSGSG", "FATLUS33", "SGD", "USD"))  # fmt: skip
+ROUTES = (
+    ("FATLUS33", "RHNLDEFF", "USD", "EUR"),
+    ("RHNLDEFF", "THMSGB2L", "EUR", "GBP"),
+    ("THMSGB2L", "LNCTSGSG", "GBP", "SGD"),
+    ("LNCTSGSG", "FATLUS33", "SGD", "USD"),
+)
 TRIVIAL_APP = """
 from fastapi import FastAPI
 app = FastAPI()
@@ -81,8 +85,12 @@ def main() -> int:
         help="copy the node's store, log and manifest here at the end (and, if transfers did not all reach FINAL, "
         "what the chain says of their transactions, as chain.json)",
     )
-    parser.add_argument("--split", action=argparse.BooleanOptionalAction, default=True,
-                        help="run the API and the pipeline as two processes (default), or as one")  # fmt: skip
+    parser.add_argument(
+        "--split",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the API and the pipeline as two processes (default), or as one",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, Devnet(block_time_s=1) as devnet:
@@ -100,9 +108,12 @@ def main() -> int:
             if args.keep:
                 _keep(data, args.keep, network, open_txs=not finished)
     figures |= {
-        "transfers": args.transfers, "batch": args.batch, "concurrency": args.concurrency,
-        "node_processes": 2 if args.split else 1, "cpus": os.cpu_count(),
-    }  # fmt: skip
+        "transfers": args.transfers,
+        "batch": args.batch,
+        "concurrency": args.concurrency,
+        "node_processes": 2 if args.split else 1,
+        "cpus": os.cpu_count(),
+    }
     width = max(len(k) for k in figures)
     for key, value in figures.items():
         print(f"{key:<{width}}  {value}")
@@ -165,8 +176,10 @@ def _wait_final(url: str, ids: set[str], timeout_s: float) -> dict[str, float]:
     with requests.Session() as http:
         http.headers.update(headers)
         while True:
-            listed = {s: http.get(f"{url}/v1/transfers", params={"status": s, "limit": 1}, timeout=60).json()["data"]
-                      for s in ("RECEIVED", "ESCROWED", "SETTLED")}  # fmt: skip
+            listed = {
+                s: http.get(f"{url}/v1/transfers", params={"status": s, "limit": 1}, timeout=60).json()["data"]
+                for s in ("RECEIVED", "ESCROWED", "SETTLED")
+            }
             in_flight = [status for status, page in listed.items() if page]
             print(f"  in flight: {', '.join(in_flight) or 'none'}", flush=True)
             if not in_flight:
@@ -205,8 +218,16 @@ def _keep(data: Path, keep: Path, network: Network, open_txs: bool) -> None:
     for tx_id, kind, status, tx_hash in hashes:
         receipt = network.w3.provider.make_request("eth_getTransactionReceipt", [tx_hash])  # type: ignore[arg-type]
         held = network.w3.provider.make_request("eth_getTransactionByHash", [tx_hash])  # type: ignore[arg-type]
-        chain.append({"tx_id": tx_id, "kind": kind, "store_status": status, "hash": tx_hash,
-                      "receipt": receipt.get("result"), "transaction": held.get("result")})  # fmt: skip
+        chain.append(
+            {
+                "tx_id": tx_id,
+                "kind": kind,
+                "store_status": status,
+                "hash": tx_hash,
+                "receipt": receipt.get("result"),
+                "transaction": held.get("result"),
+            }
+        )
     (keep / "chain.json").write_text(json.dumps({"head": network.w3.eth.block_number, "txs": chain}, indent=1))
     print(f"kept the store, log and chain.json ({len(chain)} open transactions) in {keep}", flush=True)
 
@@ -215,8 +236,20 @@ def _trivial_rps(concurrency: int, duration_s: float = 5.0) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "trivial_app.py").write_text(TRIVIAL_APP)
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "trivial_app:app", "--port", str(port),
-                                 "--log-level", "warning", "--no-access-log"], cwd=tmp)  # fmt: skip
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "trivial_app:app",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=tmp,
+        )
         try:
             wait_ready(f"http://127.0.0.1:{port}/ping", [proc], Path(tmp) / "trivial_app.py")
             local = threading.local()
@@ -250,13 +283,17 @@ def _erc20_rate(network: Network, sends: int) -> float:
     issuer.transact(usd.functions.mint(sender.address, 10**12))
     issuer.transact(usd.functions.mint(receiver, 1))  # a holder already: T's definition
     nonce = w3.eth.get_transaction_count(sender.address)
-    fees = {"maxFeePerGas": 2 * int(w3.eth.get_block("latest")["baseFeePerGas"]) + 10**9,
-            "maxPriorityFeePerGas": 10**9}  # fmt: skip
+    fees = {"maxFeePerGas": 2 * int(w3.eth.get_block("latest")["baseFeePerGas"]) + 10**9, "maxPriorityFeePerGas": 10**9}
     begin = time.time()
     last = HexBytes(b"")
     for i in range(sends):
-        params: Any = {"from": sender.address, "nonce": nonce + i, "gas": 60_000,
-                       "chainId": network.manifest.chain_id, **fees}  # fmt: skip
+        params: Any = {
+            "from": sender.address,
+            "nonce": nonce + i,
+            "gas": 60_000,
+            "chainId": network.manifest.chain_id,
+            **fees,
+        }
         tx = usd.functions.transfer(receiver, 1).build_transaction(params)
         last = w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
     w3.eth.wait_for_transaction_receipt(last, timeout=300, poll_latency=0.1)

@@ -67,8 +67,10 @@ def main() -> int:
     for (debtor, creditor, amount, sell, buy), t in zip(TRANSFERS, finals, strict=True):
         settled = next(h for h in t["history"] if h["status"] == "SETTLED")["chain"]
         bought = f"{format_minor(t['buy_amount'], buy)} {buy}"
-        print(f"  {t['id']}  {debtor:<8} {creditor:<8} {amount + ' ' + sell:>18} {bought:>18}  "
-              f"{settled['tx_hash']} ({settled['block_number']})")  # fmt: skip
+        print(
+            f"  {t['id']}  {debtor:<8} {creditor:<8} {amount + ' ' + sell:>18} {bought:>18}  "
+            f"{settled['tx_hash']} ({settled['block_number']})"
+        )
     try:
         risk_controls(clients, banks, args.timeout_s)
     except (CorridorError, TimeoutError, OSError) as exc:
@@ -81,26 +83,41 @@ def risk_controls(clients: dict[str, BankClient], banks: dict[str, Any], timeout
     """One transfer the screening stops, one held for review (approved here by the operator)."""
     print("\nrisk controls, as the banks see them:")
     screened = clients["FATLUS33"].send(
-        "RHNLDEFF", "USD", "50000.00", "EUR",
-        details={"beneficiary": {"name": "PETROV, Iván S.", "account": "DE44500105175407324931", "country": "DE"},
-                 "remittance": "invoice 2026-118"},
-    )  # fmt: skip
+        "RHNLDEFF",
+        "USD",
+        "50000.00",
+        "EUR",
+        details={
+            "beneficiary": {"name": "PETROV, Iván S.", "account": "DE44500105175407324931", "country": "DE"},
+            "remittance": "invoice 2026-118",
+        },
+    )
     t = clients["FATLUS33"].wait(screened["id"], status="REJECTED", timeout_s=timeout_s)
-    print(f"  FATLUS33 -> RHNLDEFF 50000.00 USD to 'PETROV, Iván S.'\n    {t['status']} ({t['status_code']}): "
-          f"{t['status_reason']}")  # fmt: skip
+    print(
+        f"  FATLUS33 -> RHNLDEFF 50000.00 USD to 'PETROV, Iván S.'\n    {t['status']} ({t['status_code']}): "
+        f"{t['status_reason']}"
+    )
     bank = clients["THMSGB2L"]
     held = bank.send("FATLUS33", "GBP", "2500000.00", "USD")
     t = _until(bank, held["id"], lambda t: t["status"] == "ESCROWED", timeout_s)
-    print(f"  THMSGB2L -> FATLUS33 2500000.00 GBP -> USD\n    {t['status']} ({t['status_code']}): "
-          f"{t['status_reason']}\n    review: {t['review']['state']}")  # fmt: skip
+    print(
+        f"  THMSGB2L -> FATLUS33 2500000.00 GBP -> USD\n    {t['status']} ({t['status_code']}): "
+        f"{t['status_reason']}\n    review: {t['review']['state']}"
+    )
     url = next(iter(banks.values()))["url"]
     operator = BankClient(url, os.environ.get("CORRIDOR_NODE_OPERATOR_API_KEY", DEVNET_OPERATOR_API_KEY))
-    operator.request("POST", f"/v1/admin/reviews/{held['id']}/approve", {"note": "large GBP payment confirmed "
-                     "with THMSGB2L's treasury desk"}, idempotency_key=f"approve-{held['id']}")  # fmt: skip
+    operator.request(
+        "POST",
+        f"/v1/admin/reviews/{held['id']}/approve",
+        {"note": "large GBP payment confirmed with THMSGB2L's treasury desk"},
+        idempotency_key=f"approve-{held['id']}",
+    )
     t = bank.wait(held["id"], timeout_s=timeout_s)
     settled = next(h for h in t["history"] if h["status"] == "SETTLED")["chain"]
-    print(f"    approved by the operator -> {t['status']}: bought {format_minor(t['buy_amount'], 'USD')} USD, "
-          f"settlement tx {settled['tx_hash']} ({settled['block_number']})")  # fmt: skip
+    print(
+        f"    approved by the operator -> {t['status']}: bought {format_minor(t['buy_amount'], 'USD')} USD, "
+        f"settlement tx {settled['tx_hash']} ({settled['block_number']})"
+    )
 
 
 def _until(client: BankClient, uetr: str, done: Callable[[dict[str, Any]], bool], timeout_s: float) -> dict[str, Any]:

@@ -69,12 +69,17 @@ class Devnet:
     def command(self) -> list[str]:
         cmd = [
             anvil_binary(),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--chain-id", str(self.chain_id),
-            "--accounts", str(self.accounts),
-            "--balance", "1000000",
-        ]  # fmt: skip
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+            "--accounts",
+            str(self.accounts),
+            "--balance",
+            "1000000",
+        ]
         if self.block_time_s:
             cmd += ["--block-time", str(self.block_time_s)]
         if self.state_dir is not None:
@@ -161,11 +166,17 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--port", type=int, default=8545, help="JSON-RPC port (default 8545)")
         p.add_argument(
-            "--block-time", type=float, default=1.0,
+            "--block-time",
+            type=float,
+            default=1.0,
             help="seconds between blocks; 0 mines one block per transaction (default 1)",
-        )  # fmt: skip
-        p.add_argument("--state-dir", type=Path, default=Path(".data/devnet"),
-                       help="where the chain state, log and pid live (default .data/devnet)")  # fmt: skip
+        )
+        p.add_argument(
+            "--state-dir",
+            type=Path,
+            default=Path(".data/devnet"),
+            help="where the chain state, log and pid live (default .data/devnet)",
+        )
     stop = sub.add_parser("stop", help="stop the anvil started with `start`")
     stop.add_argument("--state-dir", type=Path, default=Path(".data/devnet"))
     args = parser.parse_args(argv)

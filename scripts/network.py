@@ -134,8 +134,16 @@ def onboard_node(store_url: str, manifest: Manifest, participants: list[DemoPart
             for p in participants:
                 if p.bic in known:
                     continue
-                _, api_key = onboard(session, manifest, name=p.name, bic=p.bic, country=p.country,
-                                     address=p.address, kind=p.kind, currencies=list(p.currencies))  # fmt: skip
+                _, api_key = onboard(
+                    session,
+                    manifest,
+                    name=p.name,
+                    bic=p.bic,
+                    country=p.country,
+                    address=p.address,
+                    kind=p.kind,
+                    currencies=list(p.currencies),
+                )
                 if api_key is not None:
                     keys[p.bic] = api_key
     finally:

@@ -40,8 +40,10 @@ def main() -> int:
     for (s, b), reason in sorted(result.missing.items()):
         print(f"  {s}/{b} {'no rate':>20}  {reason}")
     if result.tx_hash:
-        print(f"published {len(result.published)} rates in {result.tx_hash} (block {result.block_number}); "
-              f"{result.unchanged} unchanged")  # fmt: skip
+        print(
+            f"published {len(result.published)} rates in {result.tx_hash} (block {result.block_number}); "
+            f"{result.unchanged} unchanged"
+        )
     else:
         print(f"nothing to publish: {result.unchanged} rates unchanged")
     return 1 if result.missing else 0

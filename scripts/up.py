@@ -31,8 +31,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8545, help="devnet JSON-RPC port (default 8545)")
     parser.add_argument("--block-time", type=float, default=1.0, help="seconds per block (default 1)")
-    parser.add_argument("--data-dir", type=Path, default=Path(".data"),
-                        help="chain state, manifest, node store and demo credentials (default .data)")  # fmt: skip
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".data"),
+        help="chain state, manifest, node store and demo credentials (default .data)",
+    )
     parser.add_argument("--api-port", type=int, default=8000, help="the node's HTTP port (default 8000)")
     args = parser.parse_args()
 
@@ -68,7 +72,7 @@ def main() -> int:
                     for p in network.participants
                 ],
                 indent=2,
-            )  # fmt: skip
+            )
         )
         api_url = f"http://127.0.0.1:{args.api_port}"
         banks_file = write_bank_credentials(args.data_dir, network, api_url, f"sqlite:///{node_db}")
@@ -120,9 +124,17 @@ def write_bank_credentials(data_dir: Path, network: object, api_url: str, store_
     for p in network.banks():
         api_key = keys.get(p.bic) or known.get(p.bic, {}).get("api_key")
         banks.append(
-            {"bic": p.bic, "name": p.name, "country": p.country, "address": p.address,
-             "currencies": list(p.currencies), "private_key": p.key, "api_key": api_key, "url": api_url}
-        )  # fmt: skip
+            {
+                "bic": p.bic,
+                "name": p.name,
+                "country": p.country,
+                "address": p.address,
+                "currencies": list(p.currencies),
+                "private_key": p.key,
+                "api_key": api_key,
+                "url": api_url,
+            }
+        )
     path.write_text(json.dumps({"url": api_url, "banks": banks}, indent=2) + "\n")
     return path
 

@@ -47,8 +47,16 @@ def entry_hash(seq: int, at: str, actor: str, action: str, subject: str, data: M
 
 def as_dict(e: EntryLike) -> dict[str, Any]:
     """An entry as exported (one JSON object per line)."""
-    return {"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "subject": e.subject,
-            "data": dict(e.data), "prev_hash": e.prev_hash, "hash": e.hash}  # fmt: skip
+    return {
+        "seq": e.seq,
+        "at": e.at,
+        "actor": e.actor,
+        "action": e.action,
+        "subject": e.subject,
+        "data": dict(e.data),
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +74,16 @@ class ExportedEntry:
 
     @classmethod
     def of(cls, d: Mapping[str, Any]) -> ExportedEntry:
-        return cls(int(d["seq"]), str(d["at"]), str(d["actor"]), str(d["action"]), str(d["subject"]),
-                   dict(d["data"]), str(d["prev_hash"]), str(d["hash"]))  # fmt: skip
+        return cls(
+            int(d["seq"]),
+            str(d["at"]),
+            str(d["actor"]),
+            str(d["action"]),
+            str(d["subject"]),
+            dict(d["data"]),
+            str(d["prev_hash"]),
+            str(d["hash"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +102,9 @@ def verify(entries: Iterable[EntryLike]) -> Verdict:
     for e in entries:
         if e.seq != expected_seq:
             what = "missing" if e.seq > expected_seq else "out of order or repeated"
-            return Verdict(False, count, prev, e.seq, f"entry {e.seq} comes where entry {expected_seq} should: "
-                           f"an entry is {what}")  # fmt: skip
+            return Verdict(
+                False, count, prev, e.seq, f"entry {e.seq} comes where entry {expected_seq} should: an entry is {what}"
+            )
         if e.prev_hash != prev:
             return Verdict(
                 False,

@@ -37,9 +37,17 @@ INSTRUCTION_TYPEHASH = keccak(text=INSTRUCTION_TYPE)
 QUOTE_TYPEHASH = keccak(text=QUOTE_TYPE)
 _DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 _INSTRUCTION_ABI = [
-    "bytes32", "uint256", "address", "address", "bytes3",
-    "uint128", "bytes3", "uint128", "uint40", "bytes32",
-]  # fmt: skip
+    "bytes32",
+    "uint256",
+    "address",
+    "address",
+    "bytes3",
+    "uint128",
+    "bytes3",
+    "uint128",
+    "uint40",
+    "bytes32",
+]
 TERMS_TYPE = (
     "Terms(bytes32 id,address debtor,address creditor,bytes3 sellCurrency,uint128 sellAmount,"
     "bytes3 buyCurrency,uint128 minBuyAmount,uint40 deadline)"

@@ -423,9 +423,11 @@ def load_rules(
         return out
 
     def limits(d: _LimitsDoc, path: tuple[str, ...]) -> Limits:
-        return Limits(amounts(d.max_per_transfer, path + ("max_per_transfer",)),
-                      amounts(d.daily_outflow, path + ("daily_outflow",)),
-                      amounts(d.net_debit_cap, path + ("net_debit_cap",)))  # fmt: skip
+        return Limits(
+            amounts(d.max_per_transfer, path + ("max_per_transfer",)),
+            amounts(d.daily_outflow, path + ("daily_outflow",)),
+            amounts(d.net_debit_cap, path + ("net_debit_cap",)),
+        )
 
     banks: dict[str, Limits] = {}
     for bic, own in doc.limits.banks.items():
@@ -434,8 +436,12 @@ def load_rules(
         banks[bic] = limits(own, ("limits", "banks", bic))
     velocity = Velocity(per_minute_max=doc.velocity.transfers_per_minute_max)
     if (burst := doc.velocity.new_beneficiary_burst) is not None:
-        velocity = Velocity(velocity.per_minute_max, amounts(burst.large, ("velocity", "new_beneficiary_burst",
-                            "large")), burst.window_s, burst.count_max)  # fmt: skip
+        velocity = Velocity(
+            velocity.per_minute_max,
+            amounts(burst.large, ("velocity", "new_beneficiary_burst", "large")),
+            burst.window_s,
+            burst.count_max,
+        )
     pairs: set[tuple[str, str]] | None = None
     if doc.corridors.pairs is not None:
         pairs = set()
@@ -470,7 +476,7 @@ def load_rules(
         velocity=velocity,
         corridors=Corridors(
             frozenset(pairs) if pairs is not None else None, frozenset(countries) if countries is not None else None
-        ),  # fmt: skip
+        ),
         screening=screening,
         review_above=amounts(doc.review.above, ("review", "above")),
         text=text,
@@ -560,8 +566,10 @@ class RiskEngine:
             if h.field == "bic":
                 hit("sanctions_bic", f"{h.party.role} BIC {h.matched} is listed ({h.entry.id}, {h.entry.program})")
             elif h.field == "country":
-                hit("sanctions_country", f"{h.party.role} country {h.matched} is a listed jurisdiction "
-                    f"({h.entry.id}, {h.entry.program})")  # fmt: skip
+                hit(
+                    "sanctions_country",
+                    f"{h.party.role} country {h.matched} is a listed jurisdiction ({h.entry.id}, {h.entry.program})",
+                )
             elif h.score >= r.screening.threshold:
                 hit(
                     "sanctions_name",
@@ -569,9 +577,12 @@ class RiskEngine:
                     f"({h.entry.id}, {h.entry.program}) with score {h.score:.0f} >= {r.screening.threshold:.0f}",
                 )
             else:
-                hit("review_screening", f"{h.party.role} name {h.matched!r} resembles listed {h.entry.name!r} "
+                hit(
+                    "review_screening",
+                    f"{h.party.role} name {h.matched!r} resembles listed {h.entry.name!r} "
                     f"({h.entry.id}) with score {h.score:.0f}, in the grey band from {r.screening.review_from:.0f}",
-                    reject=False)  # fmt: skip
+                    reject=False,
+                )
         corridors = r.corridors
         if corridors.pairs is not None and (ccy, facts.buy_currency) not in corridors.pairs:
             hit("corridor_pair", f"{ccy}/{facts.buy_currency} is not a corridor this network serves")
@@ -585,20 +596,29 @@ class RiskEngine:
             hit("limit_per_transfer", f"{show(amount)} is above {facts.debtor_bic}'s per-transfer limit of {show(cap)}")
         cap = limits.daily_outflow.get(ccy)
         if cap is not None and exposure.outflow_today + amount > cap:
-            hit("daily_outflow", f"{show(exposure.outflow_today)} sent today and {show(amount)} more is above "
-                f"{facts.debtor_bic}'s daily outflow limit of {show(cap)}")  # fmt: skip
+            hit(
+                "daily_outflow",
+                f"{show(exposure.outflow_today)} sent today and {show(amount)} more is above "
+                f"{facts.debtor_bic}'s daily outflow limit of {show(cap)}",
+            )
         cap = limits.net_debit_cap.get(ccy)
         if cap is not None:
             if exposure.settlement_balance is not None:
                 cap = min(cap, exposure.settlement_balance)
             net = exposure.outflow_today - exposure.inflow_today + amount
             if net > cap:
-                hit("net_debit_cap", f"the net debit today would be {show(net)}, above {facts.debtor_bic}'s cap of "
-                    f"{show(cap)} (the configured cap, or the settlement balance if smaller)")  # fmt: skip
+                hit(
+                    "net_debit_cap",
+                    f"the net debit today would be {show(net)}, above {facts.debtor_bic}'s cap of "
+                    f"{show(cap)} (the configured cap, or the settlement balance if smaller)",
+                )
         v = r.velocity
         if v.per_minute_max is not None and exposure.sent_last_minute + 1 > v.per_minute_max:
-            hit("velocity_per_minute", f"{facts.debtor_bic} sent {exposure.sent_last_minute} transfers in the last "
-                f"minute; at most {v.per_minute_max} are allowed")  # fmt: skip
+            hit(
+                "velocity_per_minute",
+                f"{facts.debtor_bic} sent {exposure.sent_last_minute} transfers in the last "
+                f"minute; at most {v.per_minute_max} are allowed",
+            )
         large = v.large.get(ccy)
         large_new = large is not None and amount >= large and not exposure.beneficiary_known
         if large_new and v.large_new_max is not None and exposure.large_new_in_window + 1 > v.large_new_max:

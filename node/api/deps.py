@@ -108,9 +108,12 @@ Reader = Annotated[Principal, Depends(reader)]
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", max_length=255,
-           description="makes a retried POST safe: the same key and body replay the first response"),
-]  # fmt: skip
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="makes a retried POST safe: the same key and body replay the first response",
+    ),
+]
 
 
 async def raw_body(request: Request) -> bytes:

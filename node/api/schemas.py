@@ -358,8 +358,14 @@ class BankPublic(BaseModel):
     @classmethod
     def of(cls, bank: Any) -> BankPublic:
         """The directory entry of a stored bank (``node.store.models.Bank``)."""
-        return cls(name=bank.name, bic=bank.bic, country=bank.country, address=bank.address, kind=bank.kind,
-                   currencies=list(bank.currencies))  # fmt: skip
+        return cls(
+            name=bank.name,
+            bic=bank.bic,
+            country=bank.country,
+            address=bank.address,
+            kind=bank.kind,
+            currencies=list(bank.currencies),
+        )
 
 
 class BalancePublic(BaseModel):

@@ -152,9 +152,17 @@ def decode_call(data: bytes) -> VaultCall | None:
 def _signed_instruction(ins: tuple[Any, ...], sig: tuple[bytes, bytes]) -> SignedInstruction:
     i, nonce, debtor, creditor, sell, amount, buy, min_buy, deadline, details = ins
     instruction = Instruction(
-        i, nonce, to_checksum_address(debtor), to_checksum_address(creditor), sell, amount, buy, min_buy, deadline,
+        i,
+        nonce,
+        to_checksum_address(debtor),
+        to_checksum_address(creditor),
+        sell,
+        amount,
+        buy,
+        min_buy,
+        deadline,
         details,
-    )  # fmt: skip
+    )
     return SignedInstruction(instruction, CompactSignature(sig[0], sig[1]))
 
 

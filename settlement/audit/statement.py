@@ -18,9 +18,19 @@ DAYS_MAX = 3_660
 """Longest statement period (ten years of days)."""
 
 CSV_COLUMNS = (
-    "date", "time_utc", "currency", "entry", "uetr", "tx_hash", "block", "log_index",
-    "available_change", "escrowed_change", "available", "escrowed",
-)  # fmt: skip
+    "date",
+    "time_utc",
+    "currency",
+    "entry",
+    "uetr",
+    "tx_hash",
+    "block",
+    "log_index",
+    "available_change",
+    "escrowed_change",
+    "available",
+    "escrowed",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +83,20 @@ def statement(ledger: Ledger, timestamps: dict[int, int], participant: str, peri
             entries = []
             for m in by_day.get(day, []):
                 available, escrowed = available + m.available, escrowed + m.escrowed
-                entries.append({
-                    "time_utc": datetime.fromtimestamp(timestamps[m.block], UTC).strftime("%H:%M:%S"),
-                    "entry": m.kind, "uetr": m.uetr, "tx_hash": m.tx_hash, "block": m.block, "log_index": m.index,
-                    "available_change": major(m.available, decimals), "escrowed_change": major(m.escrowed, decimals),
-                    "available": major(available, decimals), "escrowed": major(escrowed, decimals),
-                })  # fmt: skip
+                entries.append(
+                    {
+                        "time_utc": datetime.fromtimestamp(timestamps[m.block], UTC).strftime("%H:%M:%S"),
+                        "entry": m.kind,
+                        "uetr": m.uetr,
+                        "tx_hash": m.tx_hash,
+                        "block": m.block,
+                        "log_index": m.index,
+                        "available_change": major(m.available, decimals),
+                        "escrowed_change": major(m.escrowed, decimals),
+                        "available": major(available, decimals),
+                        "escrowed": major(escrowed, decimals),
+                    }
+                )
             closing = {"available": major(available, decimals), "escrowed": major(escrowed, decimals)}
             days.append({"date": day.isoformat(), "opening": opening, "movements": entries, "closing": closing})
         result["currencies"][code] = {"decimals": decimals, "days": days}
@@ -97,12 +115,27 @@ def write_statement(doc: dict[str, Any], directory: Path) -> tuple[Path, Path]:
         for code, body in doc["currencies"].items():
             for day in body["days"]:
                 o, c = day["opening"], day["closing"]
-                writer.writerow([day["date"], "", code, "opening balance", "", "", "", "", "", "",
-                                 o["available"], o["escrowed"]])  # fmt: skip
+                writer.writerow(
+                    [day["date"], "", code, "opening balance", "", "", "", "", "", "", o["available"], o["escrowed"]]
+                )
                 for m in day["movements"]:
-                    writer.writerow([day["date"], m["time_utc"], code, m["entry"], m["uetr"], m["tx_hash"],
-                                     m["block"], m["log_index"], m["available_change"], m["escrowed_change"],
-                                     m["available"], m["escrowed"]])  # fmt: skip
-                writer.writerow([day["date"], "", code, "closing balance", "", "", "", "", "", "",
-                                 c["available"], c["escrowed"]])  # fmt: skip
+                    writer.writerow(
+                        [
+                            day["date"],
+                            m["time_utc"],
+                            code,
+                            m["entry"],
+                            m["uetr"],
+                            m["tx_hash"],
+                            m["block"],
+                            m["log_index"],
+                            m["available_change"],
+                            m["escrowed_change"],
+                            m["available"],
+                            m["escrowed"],
+                        ]
+                    )
+                writer.writerow(
+                    [day["date"], "", code, "closing balance", "", "", "", "", "", "", c["available"], c["escrowed"]]
+                )
     return json_path, csv_path

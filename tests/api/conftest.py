@@ -82,11 +82,17 @@ class Api:
     def signed(self, instruction: dict[str, Any], signer: str = "FATLUS33", **extra: Any) -> dict[str, Any]:
         i = instruction
         typed = Instruction(
-            id=uuid_to_id(i["id"]), nonce=int(i["nonce"]), debtor=i["debtor"], creditor=i["creditor"],
-            sell_currency=i["sell_currency"].encode(), sell_amount=int(i["sell_amount"]),
-            buy_currency=i["buy_currency"].encode(), min_buy_amount=int(i["min_buy_amount"]),
-            deadline=int(i["deadline"]), details_hash=bytes.fromhex(i["details_hash"][2:]),
-        )  # fmt: skip
+            id=uuid_to_id(i["id"]),
+            nonce=int(i["nonce"]),
+            debtor=i["debtor"],
+            creditor=i["creditor"],
+            sell_currency=i["sell_currency"].encode(),
+            sell_amount=int(i["sell_amount"]),
+            buy_currency=i["buy_currency"].encode(),
+            min_buy_amount=int(i["min_buy_amount"]),
+            deadline=int(i["deadline"]),
+            details_hash=bytes.fromhex(i["details_hash"][2:]),
+        )
         sig = sign(DOMAIN, typed, KEYS[signer])
         return {"instruction": i, "signature": {"r": "0x" + sig.r.hex(), "vs": "0x" + sig.vs.hex()}} | extra
 
@@ -103,14 +109,19 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
 
 def _api(tmp_path: Path, url: str) -> Iterator[Api]:
     settings = NodeSettings(
-        data_dir=tmp_path, database_url=url, operator_api_key=OPERATOR, auditor_api_key=AUDITOR,
+        data_dir=tmp_path,
+        database_url=url,
+        operator_api_key=OPERATOR,
+        auditor_api_key=AUDITOR,
         manifest=tmp_path / "m.json",
-    )  # fmt: skip
+    )
     store = Store(settings.store_url)
     store.migrate()
-    manifest = Manifest(chain_id=31337, vault=VAULT,
-                        assets={c: AssetEntry("0x" + "00" * 20, e) for c, e in
-                                (("USD", 2), ("EUR", 2), ("GBP", 2), ("JPY", 0))})  # fmt: skip
+    manifest = Manifest(
+        chain_id=31337,
+        vault=VAULT,
+        assets={c: AssetEntry("0x" + "00" * 20, e) for c, e in (("USD", 2), ("EUR", 2), ("GBP", 2), ("JPY", 0))},
+    )
     engine = QuoteEngine(Book(), Pricing.load(), "0x" + "ab" * 20, QuoteSigner(DOMAIN, devnet_key(2)))
     app = create_app(Services(settings, store, manifest, DOMAIN, engine))
     with TestClient(app) as client:

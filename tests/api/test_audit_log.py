@@ -27,8 +27,13 @@ def _details_body(api: Api, details: str, hashed: str | None = None) -> dict[str
 
 def _verify_cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CORRIDOR_NODE_DATABASE_URL": url}
-    return subprocess.run([sys.executable, "-m", "scripts.corridor", "audit-log", "verify", *args],
-                          capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "scripts.corridor", "audit-log", "verify", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
 
 
 def _activity(api: Api) -> str:
@@ -89,8 +94,10 @@ def test_verify_names_the_first_edited_deleted_or_reordered_entry(api: Api, tmp_
         c.execute(text("UPDATE audit_log SET data = :d WHERE seq = 5"), {"d": json.dumps({"to": "FINAL"})})
     broken(5, "it was edited")
     with api.store.engine.begin() as c:
-        c.execute(text("UPDATE audit_log SET data = :d WHERE seq = 5"),
-                  {"d": original if isinstance(original, str) else json.dumps(original)})  # fmt: skip
+        c.execute(
+            text("UPDATE audit_log SET data = :d WHERE seq = 5"),
+            {"d": original if isinstance(original, str) else json.dumps(original)},
+        )
     assert _verify_cli(url).returncode == 0, "restored"
 
     with api.store.transaction() as s:

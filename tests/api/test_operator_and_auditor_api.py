@@ -71,8 +71,12 @@ def test_bad_limits_change_nothing(api: Api, who: str, path: str, body: object, 
 def test_auditor_exports_every_transfer_and_banks_cannot(api: Api) -> None:
     ids = []
     for debtor, creditor, ccy in (("FATLUS33", "RHNLDEFF", "USD"), ("RHNLDEFF", "FATLUS33", "EUR")):
-        body = api.signed(api.instruction(debtor=debtor, creditor=creditor, sell_currency=ccy,
-                                          buy_currency="EUR" if ccy == "USD" else "USD"), signer=debtor)  # fmt: skip
+        body = api.signed(
+            api.instruction(
+                debtor=debtor, creditor=creditor, sell_currency=ccy, buy_currency="EUR" if ccy == "USD" else "USD"
+            ),
+            signer=debtor,
+        )
         r = api.post("/v1/transfers", debtor, body)
         assert r.status_code == 202, r.text
         ids.append(r.json()["id"])
@@ -107,8 +111,14 @@ def test_a_batch_accepts_the_good_items_and_refuses_each_bad_one_alone(api: Api)
     result = r.json()
     assert (result["accepted"], result["refused"]) == (3, 3)
     codes = [(x["status_code"], (x["error"] or {}).get("code")) for x in result["results"]]
-    assert codes == [(202, None), (422, "bad_signature"), (202, None), (422, "unknown_currency"), (202, None),
-                     (409, "duplicate_uetr")]  # fmt: skip
+    assert codes == [
+        (202, None),
+        (422, "bad_signature"),
+        (202, None),
+        (422, "unknown_currency"),
+        (202, None),
+        (409, "duplicate_uetr"),
+    ]
     assert api.transfer_count() == 3
     again = api.post("/v1/transfers/batch", "FATLUS33", {"transfers": items}, key="batch-1")
     assert again.json() == result and again.headers["Idempotent-Replayed"] == "true"

@@ -84,8 +84,10 @@ def test_a_tampered_amount_breaks_the_signature(api: Api) -> None:
 
 
 def test_instruction_for_another_debtor_is_refused(api: Api) -> None:
-    body = api.signed(api.instruction(debtor="RHNLDEFF", creditor="FATLUS33", sell_currency="EUR",
-                                      buy_currency="USD"), signer="RHNLDEFF")  # fmt: skip
+    body = api.signed(
+        api.instruction(debtor="RHNLDEFF", creditor="FATLUS33", sell_currency="EUR", buy_currency="USD"),
+        signer="RHNLDEFF",
+    )
     r = api.post("/v1/transfers", "FATLUS33", body)
     assert (r.status_code, _error(r)["code"]) == (422, "debtor_mismatch")
 
@@ -194,8 +196,10 @@ def test_a_failed_validation_stores_nothing_so_the_key_can_be_retried(api: Api) 
 
 def test_keys_belong_to_their_bank(api: Api) -> None:
     api.post("/v1/transfers", "FATLUS33", api.signed(api.instruction()), key="shared")
-    body = api.signed(api.instruction(debtor="RHNLDEFF", creditor="FATLUS33", sell_currency="EUR",
-                                      buy_currency="USD"), signer="RHNLDEFF")  # fmt: skip
+    body = api.signed(
+        api.instruction(debtor="RHNLDEFF", creditor="FATLUS33", sell_currency="EUR", buy_currency="USD"),
+        signer="RHNLDEFF",
+    )
     assert api.post("/v1/transfers", "RHNLDEFF", body, key="shared").status_code == 202
 
 
@@ -219,13 +223,15 @@ def test_quote_then_transfer_naming_it(api: Api) -> None:
     ins = api.instruction(min_buy_amount=quote["buy_amount_minor"])
     r = api.post("/v1/transfers", "FATLUS33", api.signed(ins, quote_id=quote["id"]))
     assert r.status_code == 202 and r.json()["quote_id"] == quote["id"]
-    mismatch = api.post("/v1/transfers", "FATLUS33",
-                        api.signed(api.instruction(sell_amount=1), quote_id=quote["id"]))  # fmt: skip
+    mismatch = api.post("/v1/transfers", "FATLUS33", api.signed(api.instruction(sell_amount=1), quote_id=quote["id"]))
     assert _error(mismatch)["code"] == "quote_mismatch"
     unknown = api.post("/v1/transfers", "FATLUS33", api.signed(api.instruction(), quote_id="0x" + "00" * 32))
     assert _error(unknown)["code"] == "unknown_quote"
-    other_bank = api.post("/v1/transfers", "RHNLDEFF", api.signed(
-        api.instruction(debtor="RHNLDEFF", creditor="FATLUS33"), signer="RHNLDEFF", quote_id=quote["id"]))  # fmt: skip
+    other_bank = api.post(
+        "/v1/transfers",
+        "RHNLDEFF",
+        api.signed(api.instruction(debtor="RHNLDEFF", creditor="FATLUS33"), signer="RHNLDEFF", quote_id=quote["id"]),
+    )
     assert other_bank.status_code == 422
 
 
@@ -252,9 +258,13 @@ def test_directory_lists_banks(api: Api) -> None:
     banks = api.get("/v1/banks", "RHNLDEFF").json()
     assert [b["bic"] for b in banks] == ["FATLUS33", "RHNLDEFF", "THMSGB2L"]
     assert banks[0] == {
-        "name": "First Atlantic Bank", "bic": "FATLUS33", "country": "US", "address": api.addresses["FATLUS33"],
-        "kind": "bank", "currencies": ["USD", "EUR", "GBP"],
-    }  # fmt: skip
+        "name": "First Atlantic Bank",
+        "bic": "FATLUS33",
+        "country": "US",
+        "address": api.addresses["FATLUS33"],
+        "kind": "bank",
+        "currencies": ["USD", "EUR", "GBP"],
+    }
 
 
 def test_onboarding_errors_and_key_shown_once(api: Api) -> None:

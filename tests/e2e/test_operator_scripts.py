@@ -44,8 +44,14 @@ def test_deploy_prints_manifest_and_is_idempotent(fresh: Devnet, tmp_path: Path)
     data = json.loads(manifest.read_text())
     assert '"vault"' in first.stdout and data["vault"] in first.stdout
     assert {c: a["decimals"] for c, a in data["assets"].items()} == {
-        "USD": 2, "EUR": 2, "GBP": 2, "JPY": 0, "CNY": 2, "SGD": 2, "CHF": 2,
-    }  # fmt: skip
+        "USD": 2,
+        "EUR": 2,
+        "GBP": 2,
+        "JPY": 0,
+        "CNY": 2,
+        "SGD": 2,
+        "CHF": 2,
+    }
     assert len(set(data["roles"].values())) == 6
     w3 = connect(fresh.url)
     block = w3.eth.block_number
@@ -61,9 +67,17 @@ def test_deploy_prints_manifest_and_is_idempotent(fresh: Devnet, tmp_path: Path)
 
     bank = Account.create()
     onboard = run(
-        "scripts/onboard.py", *common, "--address", bank.address, "--kind", "bank",
-        "--bic", "TESTDEFF", "--currencies", "EUR,USD",
-    )  # fmt: skip
+        "scripts/onboard.py",
+        *common,
+        "--address",
+        bank.address,
+        "--kind",
+        "bank",
+        "--bic",
+        "TESTDEFF",
+        "--currencies",
+        "EUR,USD",
+    )
     assert onboard.returncode == 0, onboard.stderr
     fund = run("scripts/fund.py", *common, "--to", bank.address, "--currency", "EUR", "--amount", "1500.25")
     assert fund.returncode == 0, fund.stderr
@@ -81,23 +95,45 @@ def test_one_line_errors(fresh: Devnet, tmp_path: Path) -> None:
     assert wrong_url.stderr.strip().count("\n") == 0 and "127.0.0.1:9" in wrong_url.stderr
 
     missing = run(
-        "scripts/onboard.py", "--rpc-url", fresh.url, "--manifest", str(tmp_path / "none.json"),
-        "--devnet", "--address", Account.create().address, "--kind", "bank", "--bic", "TESTDEFF",
-        "--currencies", "EUR",
-    )  # fmt: skip
+        "scripts/onboard.py",
+        "--rpc-url",
+        fresh.url,
+        "--manifest",
+        str(tmp_path / "none.json"),
+        "--devnet",
+        "--address",
+        Account.create().address,
+        "--kind",
+        "bank",
+        "--bic",
+        "TESTDEFF",
+        "--currencies",
+        "EUR",
+    )
     assert missing.returncode == 2 and "no deployment manifest" in missing.stderr
 
     unfunded = {"CORRIDOR_ADMIN_KEY": Account.create().key.hex()}
     broke = run(
-        "scripts/deploy.py", "--rpc-url", fresh.url, "--manifest", str(tmp_path / "m.json"), "--devnet",
+        "scripts/deploy.py",
+        "--rpc-url",
+        fresh.url,
+        "--manifest",
+        str(tmp_path / "m.json"),
+        "--devnet",
         env=unfunded,
-    )  # fmt: skip
+    )
     assert broke.returncode == 2 and "no ether" in broke.stderr
 
     unknown = run(
-        "scripts/deploy.py", "--rpc-url", fresh.url, "--manifest", str(tmp_path / "u.json"), "--devnet",
-        "--currencies", "USD,ABC",
-    )  # fmt: skip
+        "scripts/deploy.py",
+        "--rpc-url",
+        fresh.url,
+        "--manifest",
+        str(tmp_path / "u.json"),
+        "--devnet",
+        "--currencies",
+        "USD,ABC",
+    )
     assert unknown.returncode == 2 and "ABC" in unknown.stderr
 
     helps = [run(f"scripts/{name}.py", "--help") for name in ("deploy", "onboard", "fund", "devnet")]

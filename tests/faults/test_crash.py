@@ -33,8 +33,11 @@ def _start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "scripts.corridor", "node", "serve", "--port", str(port), "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()
@@ -50,9 +53,14 @@ def _start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]
 def test_killed_at_a_point_every_transfer_ends_once(chain: Chain, tmp_path: Path, point: str) -> None:
     url = f"sqlite:///{tmp_path / 'node.db'}"
     keys = onboard_node(url, chain.network.manifest, chain.network.participants)
-    env = {**os.environ, "CORRIDOR_NODE_DATABASE_URL": url, "CORRIDOR_RPC_URL": chain.devnet.url,
-           "CORRIDOR_MANIFEST": str(chain.manifest_path), "CORRIDOR_NODE_DATA_DIR": str(tmp_path),
-           "CORRIDOR_FX_PROVIDERS": "ecb"}  # fmt: skip
+    env = {
+        **os.environ,
+        "CORRIDOR_NODE_DATABASE_URL": url,
+        "CORRIDOR_RPC_URL": chain.devnet.url,
+        "CORRIDOR_MANIFEST": str(chain.manifest_path),
+        "CORRIDOR_NODE_DATA_DIR": str(tmp_path),
+        "CORRIDOR_FX_PROVIDERS": "ecb",
+    }
     port = free_port()
     bank = next(p for p in chain.network.participants if p.bic == "FATLUS33")
     client = BankClient(f"http://127.0.0.1:{port}", keys["FATLUS33"], bank.key, retries_max=0)

@@ -75,11 +75,21 @@ class LocalNode:
         store = Store(self.store_url)
         store.migrate()
         domain = Domain(manifest.chain_id, manifest.vault)
-        engine = QuoteEngine(ECB_RATES, load_pricing(), self.chain.network.lps()[0].address,
-                             QuoteSigner(domain, role_key(self.settings, manifest, "oracle")))  # fmt: skip
+        engine = QuoteEngine(
+            ECB_RATES,
+            load_pricing(),
+            self.chain.network.lps()[0].address,
+            QuoteSigner(domain, role_key(self.settings, manifest, "oracle")),
+        )
         w3 = Web3(HTTPProvider(self.settings.rpc_url, request_kwargs={"timeout": 5}))
-        self.svc = Services(settings=self.settings, store=store, manifest=manifest, domain=domain, quotes=engine,
-                            vault=Vault(w3, manifest))  # fmt: skip
+        self.svc = Services(
+            settings=self.settings,
+            store=store,
+            manifest=manifest,
+            domain=domain,
+            quotes=engine,
+            vault=Vault(w3, manifest),
+        )
         keys = (role_key(self.settings, manifest, "relayer"), role_key(self.settings, manifest, "operator"))
         self.worker = Worker(self.svc, *keys) if worker else None
         port = free_port()
@@ -129,8 +139,12 @@ def node_factory(chain: Chain, tmp_path: Path) -> Iterator[Callable[..., LocalNo
         url = store_url or f"sqlite:///{tmp_path / f'node{len(started)}.db'}"
         keys = keys_of.setdefault(url, {})
         keys |= onboard_node(url, chain.network.manifest, chain.network.participants)
-        values = {"data_dir": tmp_path, "database_url": url, "rpc_url": chain.devnet.url,
-                  "manifest": chain.manifest_path} | overrides  # fmt: skip
+        values = {
+            "data_dir": tmp_path,
+            "database_url": url,
+            "rpc_url": chain.devnet.url,
+            "manifest": chain.manifest_path,
+        } | overrides
         settings = NodeSettings(**values)
         node = LocalNode(chain, url, settings, keys).start(worker)
         started.append(node)

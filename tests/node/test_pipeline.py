@@ -71,8 +71,12 @@ def test_what_the_vault_would_refuse_is_rejected_by_its_error_and_the_rest_settl
 def test_the_operators_limit_rejects_before_the_chain(node_factory: NodeFactory) -> None:
     node = node_factory()
     operator = BankClient(node.url, DEVNET_OPERATOR_API_KEY)
-    operator.request("POST", "/v1/admin/banks/FATLUS33/limits", {"max_per_transfer": {"USD": "100000.00"}},
-                     idempotency_key="limits-1")  # fmt: skip
+    operator.request(
+        "POST",
+        "/v1/admin/banks/FATLUS33/limits",
+        {"max_per_transfer": {"USD": "100000.00"}},
+        idempotency_key="limits-1",
+    )
     us = node.client("FATLUS33")
     big = us.send("RHNLDEFF", "USD", "100000.01", "EUR")
     ok = us.send("RHNLDEFF", "USD", "100000.00", "EUR")
@@ -114,8 +118,9 @@ def test_an_escrow_that_cannot_settle_is_refunded_after_its_deadline(node_factor
     assert escrowed
     assert vault.balance(us.address, "USD").escrowed == before.escrowed + 1000_00
     # The reason is written by the pipeline's round after the watcher's: read once it has looked.
-    assert node.wait_for(lambda: "below the bank's minimum" in us.transfer(t["id"])["status_reason"], 30,
-                         "the reason it waits")  # fmt: skip
+    assert node.wait_for(
+        lambda: "below the bank's minimum" in us.transfer(t["id"])["status_reason"], 30, "the reason it waits"
+    )
     refunded = us.wait(t["id"], status="REFUNDED", timeout_s=60)
     assert [h["status"] for h in refunded["history"]] == ["RECEIVED", "ESCROWED", "REFUNDED"]
     assert refunded["status_code"] == "refunded" and refunded["history"][-1]["chain"]["confirmations"] >= 3

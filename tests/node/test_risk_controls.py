@@ -73,8 +73,9 @@ def test_rules_by_the_admin_api_a_bad_document_changes_nothing_and_screening_sto
 
     us = node.client("FATLUS33")
     us.request("POST", "/v1/webhooks", {"url": "http://127.0.0.1:9/hook"}, idempotency_key="hook")
-    stopped = us.send("RHNLDEFF", "USD", "500.00", "EUR",
-                      details={"beneficiary": {"name": "Petróv, IVAN", "country": "DE"}})  # fmt: skip
+    stopped = us.send(
+        "RHNLDEFF", "USD", "500.00", "EUR", details={"beneficiary": {"name": "Petróv, IVAN", "country": "DE"}}
+    )
     over = us.send("RHNLDEFF", "USD", "50000.01", "EUR")
     fine = us.send("RHNLDEFF", "USD", "500.00", "EUR", details={"beneficiary": {"name": "Anna Weber"}})
     assert us.wait(fine["id"])["status"] == "FINAL"
@@ -225,5 +226,6 @@ def _reconcile_cli(node: LocalNode) -> subprocess.CompletedProcess[str]:
         "CORRIDOR_MANIFEST": str(node.settings.manifest),
         "CORRIDOR_NODE_DATA_DIR": str(node.settings.data_dir),
     }
-    return subprocess.run([sys.executable, "-m", "scripts.corridor", "reconcile"], capture_output=True, text=True,
-                          env=env, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "scripts.corridor", "reconcile"], capture_output=True, text=True, env=env, timeout=120
+    )

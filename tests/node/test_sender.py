@@ -142,9 +142,16 @@ def test_a_nonce_taken_by_a_transaction_the_node_did_not_sign_is_dropped(sender:
     row = _row(sender, tx_id)
     # Before the node broadcasts, someone with the same key spends that nonce.
     other = Account.from_key(KEY).sign_transaction(
-        {"to": sender.address, "value": 1, "gas": 21_000, "nonce": row.nonce, "chainId": sender.chain_id,
-         "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9}
-    )  # fmt: skip
+        {
+            "to": sender.address,
+            "value": 1,
+            "gas": 21_000,
+            "nonce": row.nonce,
+            "chainId": sender.chain_id,
+            "maxFeePerGas": 10**11,
+            "maxPriorityFeePerGas": 10**9,
+        }
+    )
     sender.w3.eth.send_raw_transaction(other.raw_transaction)
     sender.w3.eth.wait_for_transaction_receipt(other.hash, timeout=20)
     ended = _until(sender, tx_id, {"dropped"})

@@ -59,8 +59,12 @@ class PreviewConversion:
 
     def __call__(self, *args: int) -> tuple[int, int]:
         data = "0x" + (_SELECTOR + encode(_ARGS, list(args))).hex()
-        body = {"jsonrpc": "2.0", "id": next(self.ids), "method": "eth_call",
-                "params": [{"to": self.vault, "data": data}, "latest"]}  # fmt: skip
+        body = {
+            "jsonrpc": "2.0",
+            "id": next(self.ids),
+            "method": "eth_call",
+            "params": [{"to": self.vault, "data": data}, "latest"],
+        }
         answer = self.session.post(self.url, json=body, timeout=30).json()
         assert "result" in answer, f"previewConversion{args} reverted: {answer.get('error')}"
         buy, fee = decode(["uint256", "uint256"], bytes.fromhex(answer["result"][2:]))

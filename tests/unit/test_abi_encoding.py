@@ -39,9 +39,16 @@ def test_calldata_arguments_encode_as_eth_abi_does(function: str, data: st.DataO
 
 @pytest.mark.parametrize(
     ("typ", "value"),
-    [("uint128", 2**128), ("uint40", -1), ("uint16", True), ("bytes3", b"USDX"), ("address", "0x1234"),
-     ("(uint8,uint8)", (1,)), ("string", "no dynamic scalars")],
-)  # fmt: skip
+    [
+        ("uint128", 2**128),
+        ("uint40", -1),
+        ("uint16", True),
+        ("bytes3", b"USDX"),
+        ("address", "0x1234"),
+        ("(uint8,uint8)", (1,)),
+        ("string", "no dynamic scalars"),
+    ],
+)
 def test_out_of_range_values_are_refused(typ: str, value: Any) -> None:
     with pytest.raises(ValueError):
         encode([typ], [value])

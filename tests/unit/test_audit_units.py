@@ -28,8 +28,9 @@ SIG = CompactSignature(b"\x01" * 32, b"\x02" * 32)
 
 
 def _instruction(nonce: int) -> Instruction:
-    return Instruction(new_uetr(), nonce, DEBTOR, CREDITOR, b"USD", 100_00 + nonce, b"EUR", 0, 2_000_000_000,
-                       os.urandom(32))  # fmt: skip
+    return Instruction(
+        new_uetr(), nonce, DEBTOR, CREDITOR, b"USD", 100_00 + nonce, b"EUR", 0, 2_000_000_000, os.urandom(32)
+    )
 
 
 def test_the_selectors_are_the_contracts_own() -> None:

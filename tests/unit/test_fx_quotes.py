@@ -134,8 +134,10 @@ def _with(**changes: Any) -> dict[str, Any]:
         (_with(default_tiers=[{"spread_bps": -5}]), "default.tiers.0.spread_bps"),
         (_with(default_tiers=[{"spread_bps": 5000}]), "less than or equal to 1000"),
         (_with(default_tiers=[{"up_to": "10", "spread_bps": 5}]), "the last tier must have no up_to"),
-        (_with(default_tiers=[{"up_to": "10", "spread_bps": 5}, {"up_to": "5", "spread_bps": 4}, {"spread_bps": 1}]),
-         "strictly increasing"),
+        (
+            _with(default_tiers=[{"up_to": "10", "spread_bps": 5}, {"up_to": "5", "spread_bps": 4}, {"spread_bps": 1}]),
+            "strictly increasing",
+        ),
         (_with(default_tiers=[{"up_to": "-10", "spread_bps": 5}, {"spread_bps": 1}]), "positive amount"),
         (_with(default_tiers=[]), "at least 1 item"),
         (_with(tier_currency="XYZ"), "XYZ is not a currency"),
@@ -145,7 +147,7 @@ def _with(**changes: Any) -> dict[str, Any]:
         (_with(quote_ttl_s=0), "quote_ttl_s"),
         (_with(default_liquidity_provider="0x12"), "not an Ethereum address"),
     ],
-)  # fmt: skip
+)
 def test_pricing_errors_name_the_key_and_the_rule(data: dict[str, Any], message: str) -> None:
     with pytest.raises(PricingConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Pricing.from_dict(data)
@@ -196,10 +198,14 @@ def test_amount_buying_less_than_one_minor_unit_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("sell", "buy", "amount", "minor"),
-    [("USD", "EUR", "1000000.00", 1_000_000_00), ("USD", "JPY", "1000000", 1_000_000),
-     ("GBP", "SGD", "250000.00", 250_000_00), ("USD", "KWD", "1234.567", 1_234_567),
-     ("KWD", "JPY", "999", 999)],
-)  # fmt: skip
+    [
+        ("USD", "EUR", "1000000.00", 1_000_000_00),
+        ("USD", "JPY", "1000000", 1_000_000),
+        ("GBP", "SGD", "250000.00", 250_000_00),
+        ("USD", "KWD", "1234.567", 1_234_567),
+        ("KWD", "JPY", "999", 999),
+    ],
+)
 def test_buy_fixed_delivers_exactly_the_amount(sell: str, buy: str, amount: str, minor: int) -> None:
     q = engine().quote_buy(sell, buy, amount)
     assert q.kind is QuoteKind.BUY_FIXED and q.buy_amount == minor

@@ -297,9 +297,13 @@ def test_composite_all_down_and_none_covering() -> None:
 
 @pytest.mark.parametrize(
     ("sell", "buy", "error"),
-    [("usd", "EUR", FxCurrencyError), ("USD", "XYZ", FxCurrencyError), ("US", "EUR", FxCurrencyError),
-     ("USD", "USD", SameCurrencyError)],
-)  # fmt: skip
+    [
+        ("usd", "EUR", FxCurrencyError),
+        ("USD", "XYZ", FxCurrencyError),
+        ("US", "EUR", FxCurrencyError),
+        ("USD", "USD", SameCurrencyError),
+    ],
+)
 def test_composite_checks_the_pair(sell: str, buy: str, error: type[FxError]) -> None:
     with pytest.raises(error):
         CompositeProvider([Preference(Fixed("a", 10**18), 60)]).rate(sell, buy, NOW)
@@ -323,11 +327,13 @@ def test_production_refuses_the_offline_ecb_history_when_old(monkeypatch: pytest
 
 @pytest.mark.parametrize(
     ("env", "value", "message"),
-    [("CORRIDOR_FX_PROVIDERS", "ecb,bloomberg", "at most once"),
-     ("CORRIDOR_FX_PROVIDERS", "ecb,ecb", "at most once"),
-     ("CORRIDOR_FX_LIVE_TIMEOUT_S", "5", "LIVE_TIMEOUT_S"),
-     ("CORRIDOR_ENVIRONMENT", "staging", "^CORRIDOR_ENVIRONMENT: Input should be 'devnet' or 'production'")],
-)  # fmt: skip
+    [
+        ("CORRIDOR_FX_PROVIDERS", "ecb,bloomberg", "at most once"),
+        ("CORRIDOR_FX_PROVIDERS", "ecb,ecb", "at most once"),
+        ("CORRIDOR_FX_LIVE_TIMEOUT_S", "5", "LIVE_TIMEOUT_S"),
+        ("CORRIDOR_ENVIRONMENT", "staging", "^CORRIDOR_ENVIRONMENT: Input should be 'devnet' or 'production'"),
+    ],
+)
 def test_settings_errors(monkeypatch: pytest.MonkeyPatch, env: str, value: str, message: str) -> None:
     monkeypatch.setenv(env, value)
     with pytest.raises(PricingConfigError, match=message):

@@ -29,8 +29,10 @@ T-4,country,,,,IR,TEST
 
 
 def facts(amount: int = 100_000_00, sell: str = "USD", buy: str = "EUR", *parties: Party) -> TransferFacts:
-    banks = (Party("debtor_bank", "First Atlantic Bank", "FATLUS33", "US"),
-             Party("creditor_bank", "Rheinland Bank", "RHNLDEFF", "DE"))  # fmt: skip
+    banks = (
+        Party("debtor_bank", "First Atlantic Bank", "FATLUS33", "US"),
+        Party("creditor_bank", "Rheinland Bank", "RHNLDEFF", "DE"),
+    )
     return TransferFacts("6f1c8a4e-2b7d-4c1e-9a53-0d3f2e8b7c61", "FATLUS33", sell, amount, buy, banks + parties)
 
 
@@ -50,28 +52,60 @@ def beneficiary(name: str, country: str = "DE") -> Party:
     ("rules", "f", "exposure", "code"),
     [
         ("limits: {default: {max_per_transfer: {USD: '1000.00'}}}", facts(1000_01), Exposure(), "limit_per_transfer"),
-        ("limits: {banks: {FATLUS33: {max_per_transfer: {USD: '1000.00'}}}}", facts(1000_01), Exposure(),
-         "limit_per_transfer"),
-        ("limits: {default: {daily_outflow: {USD: '1000.00'}}}", facts(300_00), Exposure(outflow_today=800_00),
-         "daily_outflow"),
-        ("limits: {default: {net_debit_cap: {USD: '1000.00'}}}", facts(300_00),
-         Exposure(outflow_today=900_00, inflow_today=100_00), "net_debit_cap"),
+        (
+            "limits: {banks: {FATLUS33: {max_per_transfer: {USD: '1000.00'}}}}",
+            facts(1000_01),
+            Exposure(),
+            "limit_per_transfer",
+        ),
+        (
+            "limits: {default: {daily_outflow: {USD: '1000.00'}}}",
+            facts(300_00),
+            Exposure(outflow_today=800_00),
+            "daily_outflow",
+        ),
+        (
+            "limits: {default: {net_debit_cap: {USD: '1000.00'}}}",
+            facts(300_00),
+            Exposure(outflow_today=900_00, inflow_today=100_00),
+            "net_debit_cap",
+        ),
         # The cap is never more than the settlement balance: 500.00 held bounds a 1,000.00 cap.
-        ("limits: {default: {net_debit_cap: {USD: '1000.00'}}}", facts(600_00), Exposure(settlement_balance=500_00),
-         "net_debit_cap"),
+        (
+            "limits: {default: {net_debit_cap: {USD: '1000.00'}}}",
+            facts(600_00),
+            Exposure(settlement_balance=500_00),
+            "net_debit_cap",
+        ),
         ("velocity: {transfers_per_minute_max: 3}", facts(), Exposure(sent_last_minute=3), "velocity_per_minute"),
-        ("velocity: {new_beneficiary_burst: {large: {USD: '50000.00'}, window_s: 600, count_max: 2}}",
-         facts(50_000_00), Exposure(large_new_in_window=2), "new_beneficiary_burst"),
+        (
+            "velocity: {new_beneficiary_burst: {large: {USD: '50000.00'}, window_s: 600, count_max: 2}}",
+            facts(50_000_00),
+            Exposure(large_new_in_window=2),
+            "new_beneficiary_burst",
+        ),
         ("corridors: {pairs: [EUR/USD]}", facts(), Exposure(), "corridor_pair"),
         ("corridors: {countries: [US, GB]}", facts(), Exposure(), "corridor_country"),
-        ("screening: {list: sanctions.csv}", facts(100, "USD", "EUR", beneficiary("Ivan Petrov")), Exposure(),
-         "sanctions_name"),
-        ("screening: {list: sanctions.csv}", facts(100, "USD", "EUR", Party("beneficiary", "", "BESKKPPYXXX")),
-         Exposure(), "sanctions_bic"),
-        ("screening: {list: sanctions.csv}", facts(100, "USD", "EUR", beneficiary("Someone", "IR")), Exposure(),
-         "sanctions_country"),
+        (
+            "screening: {list: sanctions.csv}",
+            facts(100, "USD", "EUR", beneficiary("Ivan Petrov")),
+            Exposure(),
+            "sanctions_name",
+        ),
+        (
+            "screening: {list: sanctions.csv}",
+            facts(100, "USD", "EUR", Party("beneficiary", "", "BESKKPPYXXX")),
+            Exposure(),
+            "sanctions_bic",
+        ),
+        (
+            "screening: {list: sanctions.csv}",
+            facts(100, "USD", "EUR", beneficiary("Someone", "IR")),
+            Exposure(),
+            "sanctions_country",
+        ),
     ],
-)  # fmt: skip
+)
 def test_each_rule_rejects_alone(tmp_path: Path, rules: str, f: TransferFacts, exposure: Exposure, code: str) -> None:
     decision = engine(tmp_path, "version: 1\n" + rules).check(f, exposure)
     assert (decision.outcome, decision.code) == (Outcome.REJECT, code), decision
@@ -85,18 +119,27 @@ def test_each_rule_rejects_alone(tmp_path: Path, rules: str, f: TransferFacts, e
         ("limits: {default: {max_per_transfer: {EUR: '1.00'}}}", facts(1000_00), Exposure()),  # another currency
         ("limits: {banks: {RHNLDEFF: {max_per_transfer: {USD: '1.00'}}}}", facts(1000_00), Exposure()),  # another bank
         ("limits: {default: {daily_outflow: {USD: '1000.00'}}}", facts(200_00), Exposure(outflow_today=800_00)),
-        ("limits: {default: {net_debit_cap: {USD: '1000.00'}}}", facts(300_00),
-         Exposure(outflow_today=900_00, inflow_today=200_00, settlement_balance=5_000_00)),
+        (
+            "limits: {default: {net_debit_cap: {USD: '1000.00'}}}",
+            facts(300_00),
+            Exposure(outflow_today=900_00, inflow_today=200_00, settlement_balance=5_000_00),
+        ),
         ("velocity: {transfers_per_minute_max: 3}", facts(), Exposure(sent_last_minute=2)),
         # A beneficiary paid before is not new, however many large transfers went out.
-        ("velocity: {new_beneficiary_burst: {large: {USD: '50000.00'}, count_max: 2}}", facts(50_000_00),
-         Exposure(large_new_in_window=9, beneficiary_known=True)),
-        ("velocity: {new_beneficiary_burst: {large: {USD: '50000.00'}, count_max: 2}}", facts(49_999_99),
-         Exposure(large_new_in_window=9)),
+        (
+            "velocity: {new_beneficiary_burst: {large: {USD: '50000.00'}, count_max: 2}}",
+            facts(50_000_00),
+            Exposure(large_new_in_window=9, beneficiary_known=True),
+        ),
+        (
+            "velocity: {new_beneficiary_burst: {large: {USD: '50000.00'}, count_max: 2}}",
+            facts(49_999_99),
+            Exposure(large_new_in_window=9),
+        ),
         ("corridors: {pairs: [USD/EUR], countries: [US, DE]}", facts(), Exposure()),
         ("screening: {list: sanctions.csv}", facts(100, "USD", "EUR", beneficiary("Maria Schmidt")), Exposure()),
     ],
-)  # fmt: skip
+)
 def test_each_rule_lets_through_what_it_allows(
     tmp_path: Path, rules: str, f: TransferFacts, exposure: Exposure
 ) -> None:
@@ -112,8 +155,11 @@ def test_a_large_transfer_to_a_new_beneficiary_is_counted_for_the_next_ones(tmp_
 
 
 def test_review_above_a_value_and_in_the_screening_grey_band(tmp_path: Path) -> None:
-    e = engine(tmp_path, "version: 1\nscreening: {list: sanctions.csv, threshold: 95, review_from: 80}\n"
-               "review: {above: {USD: '1000000.00'}}")  # fmt: skip
+    e = engine(
+        tmp_path,
+        "version: 1\nscreening: {list: sanctions.csv, threshold: 95, review_from: 80}\n"
+        "review: {above: {USD: '1000000.00'}}",
+    )
     big = e.check(facts(1_000_000_01), Exposure())
     assert (big.outcome, big.code) == (Outcome.REVIEW, "review_amount") and "held for review" in big.reason
     assert e.check(facts(1_000_000_00), Exposure()).outcome is Outcome.APPROVE
@@ -122,11 +168,15 @@ def test_review_above_a_value_and_in_the_screening_grey_band(tmp_path: Path) -> 
 
 
 def test_combined_a_rejection_wins_over_a_review_and_every_rule_that_fired_is_named(tmp_path: Path) -> None:
-    e = engine(tmp_path, "version: 1\nlimits: {default: {max_per_transfer: {USD: '1000.00'}, daily_outflow: "
-               "{USD: '5000.00'}}}\ncorridors: {countries: [US, DE]}\nscreening: {list: sanctions.csv}\n"
-               "review: {above: {USD: '500.00'}}")  # fmt: skip
-    d = e.check(facts(2000_00, "USD", "EUR", beneficiary("Golden Crescent Trading", "AE")),
-                Exposure(outflow_today=4000_00))  # fmt: skip
+    e = engine(
+        tmp_path,
+        "version: 1\nlimits: {default: {max_per_transfer: {USD: '1000.00'}, daily_outflow: "
+        "{USD: '5000.00'}}}\ncorridors: {countries: [US, DE]}\nscreening: {list: sanctions.csv}\n"
+        "review: {above: {USD: '500.00'}}",
+    )
+    d = e.check(
+        facts(2000_00, "USD", "EUR", beneficiary("Golden Crescent Trading", "AE")), Exposure(outflow_today=4000_00)
+    )
     assert d.outcome is Outcome.REJECT
     assert d.code == "sanctions_name", "screening comes first"
     codes = [h.code for h in d.hits]

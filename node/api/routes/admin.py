@@ -69,10 +69,17 @@ def onboard(
     body: BankCreate, svc: ServicesDep, who: Operator, request: Request, raw: RawBody, key: IdempotencyKey = None
 ) -> JSONResponse:
     def work(session: Session) -> dict[str, Any]:
-        bank, api_key = directory.onboard(session, svc.manifest, name=body.name, bic=body.bic, country=body.country,
-                                          address=body.address, kind=body.kind, currencies=body.currencies)  # fmt: skip
-        audit_log.append(session, OPERATOR, "bank.onboarded", f"bank:{bank.bic}",
-                         body.model_dump(mode="json"))  # fmt: skip
+        bank, api_key = directory.onboard(
+            session,
+            svc.manifest,
+            name=body.name,
+            bic=body.bic,
+            country=body.country,
+            address=body.address,
+            kind=body.kind,
+            currencies=body.currencies,
+        )
+        audit_log.append(session, OPERATOR, "bank.onboarded", f"bank:{bank.bic}", body.model_dump(mode="json"))
         return BankCreated(**BankPublic.of(bank).model_dump(), api_key=api_key).model_dump(mode="json")
 
     return run_post(svc, who, request, raw, key, 201, work)
@@ -80,8 +87,9 @@ def onboard(
 
 class BankFrozen(BankPublic):
     frozen: bool
-    frozen_on_chain: bool = Field(description="what the vault holds; follows `frozen` once the operator's "
-                                  "setFrozen transaction is confirmed")  # fmt: skip
+    frozen_on_chain: bool = Field(
+        description="what the vault holds; follows `frozen` once the operator's setFrozen transaction is confirmed"
+    )
 
 
 class NetworkPaused(BaseModel):
@@ -142,8 +150,9 @@ def _bank(session: Session, bic: str) -> Bank:
 
 
 def _frozen(bank: Bank) -> dict[str, Any]:
-    return BankFrozen(**BankPublic.of(bank).model_dump(), frozen=bank.frozen,
-                      frozen_on_chain=bank.frozen_on_chain).model_dump(mode="json")  # fmt: skip
+    return BankFrozen(
+        **BankPublic.of(bank).model_dump(), frozen=bank.frozen, frozen_on_chain=bank.frozen_on_chain
+    ).model_dump(mode="json")
 
 
 # ====================================================================== limits and risk rules
@@ -154,9 +163,10 @@ AmountsIn = dict[str, str]
 class LimitsSet(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"max_per_transfer": {"USD": "5000000.00"},
-                                         "daily_outflow": {"USD": "20000000.00"}}]},
-    )  # fmt: skip
+        json_schema_extra={
+            "examples": [{"max_per_transfer": {"USD": "5000000.00"}, "daily_outflow": {"USD": "20000000.00"}}]
+        },
+    )
     max_per_transfer: AmountsIn | None = Field(None, description="per sell currency, major units (decimal strings)")
     daily_outflow: AmountsIn | None = Field(None, description="per sell currency, sent today (UTC)")
     net_debit_cap: AmountsIn | None = Field(
@@ -197,9 +207,14 @@ class RulesPublic(BaseModel):
     responses=responses("not_found", "unknown_currency", "invalid_amount", "invalid_rules"),
 )
 def set_limits(
-    bic: str, body: LimitsSet, svc: ServicesDep, who: Operator, request: Request, raw: RawBody,
+    bic: str,
+    body: LimitsSet,
+    svc: ServicesDep,
+    who: Operator,
+    request: Request,
+    raw: RawBody,
     key: IdempotencyKey = None,
-) -> JSONResponse:  # fmt: skip
+) -> JSONResponse:
     def work(session: Session) -> dict[str, Any]:
         _bank(session, bic)
         current = _current(session)
@@ -209,22 +224,28 @@ def set_limits(
         for name, amounts in body.model_dump(exclude_none=True).items():
             for code, amount in amounts.items():
                 if code not in svc.manifest.assets:
-                    raise Unprocessable(f"{code} is not settled on this network", {"field": f"{name}.{code}"},
-                                        code="unknown_currency")  # fmt: skip
+                    raise Unprocessable(
+                        f"{code} is not settled on this network", {"field": f"{name}.{code}"}, code="unknown_currency"
+                    )
                 try:
                     money.to_minor(amount, code)
                 except CorridorError as exc:
                     raise Unprocessable(str(exc), {"field": f"{name}.{code}"}, code="invalid_amount") from None
                 if amount.strip().startswith("-"):
-                    raise Unprocessable("a limit cannot be negative", {"field": f"{name}.{code}"},
-                                        code="invalid_amount")  # fmt: skip
+                    raise Unprocessable(
+                        "a limit cannot be negative", {"field": f"{name}.{code}"}, code="invalid_amount"
+                    )
             own.setdefault(name, {}).update(amounts)
         rules = _check_rules(svc, yaml.safe_dump(document, sort_keys=False))
         version = store_rules(session, rules, f"admin API: limits of {bic}", OPERATOR)
         mine = rules.limits_for(bic)
-        return LimitsPublic(bic=bic, max_per_transfer_minor=dict(mine.max_per_transfer),
-                            daily_outflow_minor=dict(mine.daily_outflow), net_debit_cap_minor=dict(mine.net_debit_cap),
-                            rules_version=version.id).model_dump(mode="json")  # fmt: skip
+        return LimitsPublic(
+            bic=bic,
+            max_per_transfer_minor=dict(mine.max_per_transfer),
+            daily_outflow_minor=dict(mine.daily_outflow),
+            net_debit_cap_minor=dict(mine.net_debit_cap),
+            rules_version=version.id,
+        ).model_dump(mode="json")
 
     return run_post(svc, who, request, raw, key, 200, work)
 
@@ -264,8 +285,9 @@ def _check_rules(svc: Services, text: str) -> RiskRules:
     try:
         return load_rules(text, svc.manifest.assets, source="rules", base_dir=_rules_dir(svc))
     except RulesError as exc:
-        raise Unprocessable(str(exc), {"line": exc.line, "reason": exc.reason, "source": exc.source},
-                            code="invalid_rules") from None  # fmt: skip
+        raise Unprocessable(
+            str(exc), {"line": exc.line, "reason": exc.reason, "source": exc.source}, code="invalid_rules"
+        ) from None
 
 
 def _current(session: Session) -> RulesPublic:
@@ -304,11 +326,17 @@ def reviews(session: ReadSession, _: Operator) -> ReviewPage:
     responses=responses("not_found", "not_in_review"),
 )
 def approve(
-    transfer_id: str, body: ReviewDecision, svc: ServicesDep, who: Operator, request: Request, raw: RawBody,
+    transfer_id: str,
+    body: ReviewDecision,
+    svc: ServicesDep,
+    who: Operator,
+    request: Request,
+    raw: RawBody,
     key: IdempotencyKey = None,
-) -> JSONResponse:  # fmt: skip
-    return run_post(svc, who, request, raw, key, 200,
-                    lambda session: _decide(session, transfer_id, "approved", body.note))  # fmt: skip
+) -> JSONResponse:
+    return run_post(
+        svc, who, request, raw, key, 200, lambda session: _decide(session, transfer_id, "approved", body.note)
+    )
 
 
 @router.post(
@@ -322,19 +350,26 @@ def approve(
     responses=responses("not_found", "not_in_review"),
 )
 def reject(
-    transfer_id: str, body: ReviewDecision, svc: ServicesDep, who: Operator, request: Request, raw: RawBody,
+    transfer_id: str,
+    body: ReviewDecision,
+    svc: ServicesDep,
+    who: Operator,
+    request: Request,
+    raw: RawBody,
     key: IdempotencyKey = None,
-) -> JSONResponse:  # fmt: skip
-    return run_post(svc, who, request, raw, key, 200,
-                    lambda session: _decide(session, transfer_id, "rejected", body.note))  # fmt: skip
+) -> JSONResponse:
+    return run_post(
+        svc, who, request, raw, key, 200, lambda session: _decide(session, transfer_id, "rejected", body.note)
+    )
 
 
 def _decide(session: Session, transfer_id: str, decision: str, note: str) -> dict[str, Any]:
     t = transfers.get_visible(session, Principal(Role.OPERATOR), transfer_id)
     t = transfers.lock_for_update(session, [t.id])[t.id]
     if t.review != "pending":
-        raise Conflict(f"transfer {t.id} is not waiting for review (review: {t.review or 'never held'})",
-                       code="not_in_review")  # fmt: skip
+        raise Conflict(
+            f"transfer {t.id} is not waiting for review (review: {t.review or 'never held'})", code="not_in_review"
+        )
     now = dt.datetime.now(dt.UTC)
     t.review, t.reviewed_at = decision, now
     why = f"review {decision} by the operator" + (f": {note}" if note else "")
@@ -392,9 +427,16 @@ def _reconciliation(session: Session) -> ReconciliationPublic:
     run = last_run(session)
     summary = None
     if run is not None:
-        summary = {"id": run.id, "trigger": run.trigger, "started_at": run.started_at.isoformat(),
-                   "finished_at": run.finished_at.isoformat() if run.finished_at else None, "block": run.block,
-                   "checked": run.checked, "mismatches": run.mismatches, "error": run.error}  # fmt: skip
+        summary = {
+            "id": run.id,
+            "trigger": run.trigger,
+            "started_at": run.started_at.isoformat(),
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "block": run.block,
+            "checked": run.checked,
+            "mismatches": run.mismatches,
+            "error": run.error,
+        }
     return ReconciliationPublic(
         last_run=summary,
         open_mismatches=[
@@ -408,7 +450,7 @@ def _reconciliation(session: Session) -> ReconciliationPublic:
                 last_seen_at=m.last_seen_at,
                 first_run_id=m.first_run_id,
                 last_run_id=m.last_run_id,
-            )  # fmt: skip
+            )
             for m in open_mismatches(session)
         ],
     )

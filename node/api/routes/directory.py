@@ -49,9 +49,15 @@ def balances(session: ReadSession, who: CurrentBank, svc: ServicesDep) -> list[B
     try:
         for code in bank.currencies:
             b = svc.vault.balance(bank.address, code)
-            out.append(BalancePublic(currency=code, available=b.available, escrowed=b.escrowed,
-                                     available_decimal=format_minor(b.available, code),
-                                     escrowed_decimal=format_minor(b.escrowed, code)))  # fmt: skip
+            out.append(
+                BalancePublic(
+                    currency=code,
+                    available=b.available,
+                    escrowed=b.escrowed,
+                    available_decimal=format_minor(b.available, code),
+                    escrowed_decimal=format_minor(b.escrowed, code),
+                )
+            )
     except ChainError as exc:
         raise ChainUnavailable(f"the chain did not answer: {exc}") from None
     return out

@@ -86,9 +86,13 @@ def submit(
     ),
 )
 def submit_batch(
-    body: TransferBatchCreate, svc: ServicesDep, who: CurrentBank, request: Request, raw: RawBody,
+    body: TransferBatchCreate,
+    svc: ServicesDep,
+    who: CurrentBank,
+    request: Request,
+    raw: RawBody,
     key: IdempotencyKey = None,
-) -> JSONResponse:  # fmt: skip
+) -> JSONResponse:
     ctx = _accept_context(svc, body.transfers)
     verified = [transfers.verify(item, svc.domain) for item in body.transfers]
 
@@ -96,9 +100,13 @@ def submit_batch(
         results = []
         for item, outcome in zip(body.transfers, transfers.accept(session, who, verified, ctx), strict=True):
             if isinstance(outcome, ApiError):
-                results.append(TransferBatchItem(id=str(item.instruction.id), status_code=outcome.status_code,
-                                                 error={"code": outcome.code, "message": str(outcome),
-                                                        "details": outcome.details}))  # fmt: skip
+                results.append(
+                    TransferBatchItem(
+                        id=str(item.instruction.id),
+                        status_code=outcome.status_code,
+                        error={"code": outcome.code, "message": str(outcome), "details": outcome.details},
+                    )
+                )
             else:
                 results.append(TransferBatchItem(id=outcome, status_code=202, status=TransferStatus.RECEIVED))
         accepted = sum(1 for r in results if r.status_code == 202)
@@ -154,6 +162,11 @@ def cancel(
     transfer_id: str, svc: ServicesDep, who: CurrentBank, request: Request, raw: RawBody, key: IdempotencyKey = None
 ) -> JSONResponse:
     return run_post(
-        svc, who, request, raw, key, 200,
+        svc,
+        who,
+        request,
+        raw,
+        key,
+        200,
         lambda session: transfers.public(transfers.cancel(session, who, transfer_id)).model_dump(mode="json"),
-    )  # fmt: skip
+    )

@@ -109,8 +109,15 @@ def downgrade() -> None:
     with op.batch_alter_table("transfers", schema=None) as batch_op:
         batch_op.drop_index("ix_transfers_beneficiary")
         batch_op.drop_index("ix_transfers_review")
-        for column in ("reviewed_at", "review_reason", "review_code", "review", "large_new", "beneficiary_key",
-                       "details"):  # fmt: skip
+        for column in (
+            "reviewed_at",
+            "review_reason",
+            "review_code",
+            "review",
+            "large_new",
+            "beneficiary_key",
+            "details",
+        ):
             batch_op.drop_column(column)
     with op.batch_alter_table("reconciliation_mismatches", schema=None) as batch_op:
         batch_op.drop_index("ix_reconciliation_mismatches_open")
