@@ -26,9 +26,9 @@ from fx.config import build_provider, load_pricing
 from fx.errors import QuoteError
 from fx.quotes import QuoteEngine, QuoteSigner
 from fx.rates import Rate, format_rate
+from settlement.chain.keys import load_key
 from settlement.eip712 import Domain
 from settlement.errors import CorridorError
-from settlement.keys import load_key
 from settlement.manifest import DEFAULT_PATH, Manifest
 from settlement.money import format_minor
 

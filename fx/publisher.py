@@ -16,7 +16,7 @@ from itertools import permutations
 from fx.errors import FxError
 from fx.rates import Rate, RateProvider
 from settlement.chain import Sender
-from settlement.vault import Vault
+from settlement.chain.vault import Vault
 
 
 @dataclass(frozen=True)

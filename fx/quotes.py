@@ -12,7 +12,7 @@ A quote is made in one of two kinds:
   the sell amount is so small that no rate within that bound hits the figure does the
   creditor receive more than asked, never less.
 
-In both kinds ``buy_amount`` and ``fee`` are exactly what :func:`fx.conversion.convert` (and
+In both kinds ``buy_amount`` and ``fee`` are exactly what :func:`settlement.conversion.convert` (and
 the contract) yield for ``sell_amount`` at ``rate`` and ``fee_bps``; :func:`verify_quote`
 checks that, the quote key's EIP-712 signature over the on-chain fields, and the expiry.
 
@@ -37,11 +37,11 @@ from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 
 from fx import inputs
-from fx.conversion import BPS, convert
 from fx.errors import FxAmountError, FxError, QuoteAmountsError, QuoteError, QuoteExpiredError, QuoteSignatureError
 from fx.pricing import PairPricing, Pricing
 from fx.rates import RATE_SCALE, Rate, RateProvider, from_fixed
 from settlement import money
+from settlement.conversion import BPS, convert
 from settlement.eip712 import CompactSignature, Domain, Quote, recover, sign
 
 EXACT_ADJUST_BPS_MAX = 1

@@ -24,8 +24,8 @@ def serve(
 
     from node.api.app import create_app
     from node.config import load_settings
-    from node.service import build_services, operator_key, role_key
-    from node.worker import Worker
+    from node.pipeline.worker import Worker
+    from node.services import build_services, operator_key, role_key
     from settlement.errors import CorridorError
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -70,8 +70,8 @@ def worker(log_level: Annotated[str, typer.Option(help="debug, info, warning or 
     import threading
 
     from node.config import load_settings
-    from node.service import build_services, operator_key, role_key
-    from node.worker import Worker
+    from node.pipeline.worker import Worker
+    from node.services import build_services, operator_key, role_key
     from settlement.errors import CorridorError
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

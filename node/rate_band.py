@@ -10,9 +10,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from fx.conversion import BPS, UINT128_MAX, convert
+from settlement.chain.vault import Vault
+from settlement.conversion import BPS, UINT128_MAX, convert
 from settlement.manifest import Manifest
-from settlement.vault import Vault
 
 log = logging.getLogger("corridor.intake")
 

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import InstrumentedAttribute, Session, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 
-from node import audit_log, metrics, webhooks
+from node import metrics
 from node.api.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 from node.api.schemas import (
     ChainReference,
@@ -33,8 +33,10 @@ from node.api.schemas import (
     TransferPublic,
 )
 from node.auth import Principal, Role
+from node.notify import webhooks
+from node.ops import audit_log
+from node.ops.rules import beneficiary_key
 from node.rate_band import RateCeiling
-from node.risk import beneficiary_key
 from node.store.db import insert_rows, update_rows
 from node.store.models import Bank, NetworkState, Quote, SeenBlock, Transfer, TransferEvent, WebhookDelivery
 from settlement.eip712 import (

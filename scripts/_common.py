@@ -11,8 +11,8 @@ from pathlib import Path
 from web3 import Web3
 
 from settlement.chain import connect
+from settlement.chain.keys import load_key
 from settlement.errors import CorridorError
-from settlement.keys import load_key
 from settlement.manifest import DEFAULT_PATH
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -30,8 +30,8 @@ from eth_keys.datatypes import PrivateKey  # noqa: E402
 from scripts.devnet import Devnet  # noqa: E402
 from scripts.network import DemoParticipant, Network, build_network  # noqa: E402
 from settlement.chain import Sender, connect  # noqa: E402
+from settlement.chain.vault import Action, SignedInstruction, SignedQuote, escrow_batch_calldata, resolve_batch_calldata  # noqa: E402
 from settlement.eip712 import Instruction, Quote, Terms, new_uetr, sign  # noqa: E402
-from settlement.vault import Action, SignedInstruction, SignedQuote, escrow_batch_calldata, resolve_batch_calldata  # noqa: E402
 
 GAS_PER_POSITION = 50_000
 """Generous gas per batch position (escrow or settlement), so that no call is estimated."""

@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from scripts.devnet import Devnet  # noqa: E402
 from scripts.network import Network, build_network  # noqa: E402
 from settlement.chain import connect, contract  # noqa: E402
+from settlement.chain.vault import Action, SignedInstruction, SignedQuote  # noqa: E402
 from settlement.eip712 import Instruction, Quote, new_uetr  # noqa: E402
-from settlement.vault import Action, SignedInstruction, SignedQuote  # noqa: E402
 
 
 class Bench:

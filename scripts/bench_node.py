@@ -43,13 +43,13 @@ import requests  # noqa: E402
 from eth_account import Account  # noqa: E402
 from hexbytes import HexBytes  # noqa: E402
 
-from node.client import BankClient  # noqa: E402
+from node.bank.client import BankClient  # noqa: E402
 from node.config import DEVNET_AUDITOR_API_KEY  # noqa: E402
 from scripts._serve import serve_demo_network, stop, wait_ready  # noqa: E402
 from scripts.devnet import Devnet, free_port  # noqa: E402
 from scripts.network import Network  # noqa: E402
 from settlement.chain import contract  # noqa: E402
-from settlement.keys import devnet_key  # noqa: E402
+from settlement.chain.keys import devnet_key  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUTES = (

@@ -9,9 +9,9 @@ from __future__ import annotations
 import typer
 
 from fx.cli import app as fx_app
-from node.bank_cli import app as bank_app
+from node.bank.cli import app as bank_app
 from node.cli import app as node_app
-from node.ops_cli import audit_log_app, reconcile, risk_app
+from node.ops.cli import audit_log_app, reconcile, risk_app
 from settlement.audit.cli import audit
 
 app = typer.Typer(

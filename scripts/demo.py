@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from node.client import BankClient
+from node.bank.client import BankClient
 from node.config import DEVNET_OPERATOR_API_KEY
 from settlement.errors import CorridorError
 from settlement.money import format_minor

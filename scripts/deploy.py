@@ -12,7 +12,7 @@ from __future__ import annotations
 from eth_account import Account
 
 from scripts._common import Context, parser, run
-from settlement.deployment import (
+from settlement.chain.deployment import (
     DEFAULT_BAND_BPS,
     DEFAULT_CURRENCIES,
     DEFAULT_RATE_MAX_AGE_S,

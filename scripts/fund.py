@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from scripts._common import Context, parser, run
 from settlement import money
-from settlement.deployment import fund
+from settlement.chain.deployment import fund
 from settlement.manifest import Manifest
 
 

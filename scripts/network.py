@@ -16,10 +16,10 @@ from fx.config import build_provider
 from fx.publisher import publish_reference_rates as publish
 from fx.rates import RateProvider
 from settlement.chain import Sender
-from settlement.deployment import DEFAULT_CURRENCIES, RoleAddresses, deploy, fund, onboard
-from settlement.keys import ROLES, devnet_key, load_key
+from settlement.chain.deployment import DEFAULT_CURRENCIES, RoleAddresses, deploy, fund, onboard
+from settlement.chain.keys import ROLES, devnet_key, load_key
+from settlement.chain.vault import Vault
 from settlement.manifest import Manifest
-from settlement.vault import Vault
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def onboard_node(store_url: str, manifest: Manifest, participants: list[DemoPart
 
     Participants already there are left alone (their keys were shown when they were added).
     """
-    from node.directory import onboard
+    from node.ops.directory import onboard
     from node.store.db import Store
     from node.store.models import Bank
 

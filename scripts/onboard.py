@@ -6,7 +6,7 @@ python scripts/onboard.py --address 0x... --kind bank --bic DEUTDEFF --currencie
 from __future__ import annotations
 
 from scripts._common import Context, parser, run
-from settlement.deployment import onboard
+from settlement.chain.deployment import onboard
 from settlement.manifest import Manifest
 
 

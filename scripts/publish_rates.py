@@ -16,8 +16,8 @@ from fx.publisher import publish_reference_rates
 from fx.rates import format_rate
 from scripts._common import Context, parser, run
 from settlement.chain import Sender
+from settlement.chain.vault import Vault
 from settlement.manifest import Manifest
-from settlement.vault import Vault
 
 
 def main() -> int:

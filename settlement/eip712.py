@@ -21,7 +21,7 @@ from eth_keys.datatypes import Signature as KeysSignature
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from settlement._abi import encode
+from settlement.chain._abi import encode
 
 DOMAIN_NAME = "Corridor Settlement"
 DOMAIN_VERSION = "1"

@@ -28,6 +28,15 @@ class KeyError_(ConfigurationError):
     """A private key could not be found or decrypted."""
 
 
+class RulesError(ConfigurationError):
+    """A rules document (or the sanctions list it names) that cannot be used, with where and why."""
+
+    def __init__(self, source: str, line: int | None, reason: str) -> None:
+        self.source, self.line, self.reason = source, line, reason
+        where = f"{source}, line {line}" if line is not None else source
+        super().__init__(f"{where}: {reason}")
+
+
 class ChainError(CorridorError):
     """The chain could not be reached or answered in a way we cannot use."""
 

@@ -8,7 +8,7 @@ from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 from web3 import Web3
 
-from settlement.vault import Vault
+from settlement.chain.vault import Vault
 
 Rpc = Callable[[str, list[object]], object]
 

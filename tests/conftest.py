@@ -17,8 +17,8 @@ from fx.rates import CompositeProvider, EcbProvider, Preference
 from scripts.devnet import Devnet
 from scripts.network import Network, build_network
 from settlement.chain import connect
+from settlement.chain.vault import SignedInstruction, SignedQuote
 from settlement.eip712 import Instruction, Quote, new_uetr
-from settlement.vault import SignedInstruction, SignedQuote
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
-/// @notice The one conversion of Corridor, mirrored exactly by `fx/conversion.py`.
+/// @notice The one conversion of Corridor, mirrored exactly by `settlement/conversion.py`.
 /// @dev The fee is taken from the sell amount and rounded down; the rest is converted at
 /// `rate` (18 decimals, major units of buy per major unit of sell) and rounded down. Both
 /// roundings favour the liquidity provider, who receives `sellAmount - fee` and pays

@@ -16,7 +16,7 @@ from node.api.routes import admin, audit, callbacks, directory, health, quotes, 
 from node.config import NodeSettings
 
 if TYPE_CHECKING:
-    from node.worker import Worker
+    from node.pipeline.worker import Worker
 
 DESCRIPTION = """
 Corridor's bank API. Authenticate with your bank's API key (`Authorization: Bearer <key>`);

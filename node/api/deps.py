@@ -17,9 +17,9 @@ from node.auth import Principal, Role
 from node.config import NodeSettings
 from node.rate_band import RateBand
 from node.store.db import Store
+from settlement.chain.vault import Vault
 from settlement.eip712 import Domain
 from settlement.manifest import Manifest
-from settlement.vault import Vault
 
 
 @dataclass

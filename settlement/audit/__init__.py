@@ -23,7 +23,7 @@ from settlement.audit.decoding import VaultCall, decode_call, decode_log
 from settlement.audit.export import check_export, load_export
 from settlement.audit.ledger import Ledger, Replay
 from settlement.audit.report import Check, Report
-from settlement.audit.rpc import RANGE_BLOCKS_MAX, Progress, Rpc
+from settlement.chain.rpc import RANGE_BLOCKS_MAX, Progress, Rpc
 from settlement.eip712 import Domain
 from settlement.errors import ManifestError
 from settlement.manifest import Manifest

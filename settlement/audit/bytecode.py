@@ -16,7 +16,7 @@ from eth_utils.crypto import keccak
 
 from contracts.build import compile_sources
 from settlement.audit.report import Check
-from settlement.audit.rpc import Rpc
+from settlement.chain.rpc import Rpc
 from settlement.eip712 import DOMAIN_NAME, DOMAIN_VERSION, Domain
 from settlement.manifest import Manifest
 

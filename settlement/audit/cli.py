@@ -18,9 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from settlement.audit import AuditResult, run_audit
 from settlement.audit.ledger import BANK
-from settlement.audit.rpc import RANGE_BLOCKS_MAX
-from settlement.audit.rpc import Progress as Advance
 from settlement.audit.statement import Period, statement, write_statement
+from settlement.chain.rpc import RANGE_BLOCKS_MAX
+from settlement.chain.rpc import Progress as Advance
 from settlement.errors import CorridorError
 from settlement.manifest import DEFAULT_PATH
 

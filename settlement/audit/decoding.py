@@ -12,8 +12,8 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from settlement.chain import artifact
+from settlement.chain.vault import CALL_ARGUMENTS, SELECTORS, Action, SignedInstruction, SignedQuote
 from settlement.eip712 import CompactSignature, Instruction, Quote, Terms
-from settlement.vault import CALL_ARGUMENTS, SELECTORS, Action, SignedInstruction, SignedQuote
 
 
 @dataclass(frozen=True, slots=True)

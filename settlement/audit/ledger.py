@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 from eth_utils.crypto import keccak
 
-from fx.conversion import BPS, convert
 from settlement.audit.decoding import Log, ResolutionCall, VaultCall
 from settlement.audit.report import Check, major
+from settlement.chain.vault import Action, SignedInstruction
+from settlement.conversion import BPS, convert
 from settlement.eip712 import Domain, Instruction, id_to_uuid, recover
-from settlement.vault import Action, SignedInstruction
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 OPERATOR_ROLE = keccak(text="OPERATOR_ROLE")

@@ -23,8 +23,8 @@ from node.api.deps import Services
 from node.config import NodeSettings
 from node.store.db import Store
 from node.store.models import Transfer
+from settlement.chain.keys import devnet_key
 from settlement.eip712 import Domain, Instruction, sign, uuid_to_id
-from settlement.keys import devnet_key
 from settlement.manifest import AssetEntry, Manifest
 from tests.stores import BACKENDS, store_url
 

@@ -14,7 +14,7 @@ from typing import Any
 from eth_utils.crypto import keccak
 from sqlalchemy import func, select, text
 
-from node import audit_log
+from node.ops import audit_log
 from node.store.models import AuditEntry, Transfer
 from settlement.audit_log import ExportedEntry, as_dict, verify
 from tests.api.conftest import Api

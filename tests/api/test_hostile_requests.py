@@ -22,8 +22,8 @@ import pytest
 from eth_utils.crypto import keccak
 
 from scripts.devnet import free_port
+from settlement.chain.keys import devnet_key
 from settlement.eip712 import Domain, Instruction, sign, uuid_to_id
-from settlement.keys import devnet_key
 from settlement.manifest import AssetEntry, Manifest
 from tests.conftest import ROOT
 from tests.raw_http import Answer, exchange

@@ -29,9 +29,9 @@ from settlement.audit import run_audit
 from settlement.audit.decoding import ResolutionCall, VaultCall
 from settlement.audit.statement import Period, statement, write_statement
 from settlement.chain import connect
+from settlement.chain.vault import SignedInstruction
 from settlement.eip712 import Quote
 from settlement.errors import ManifestError
-from settlement.vault import SignedInstruction
 from tests.chain_edits import add_available, rpc_of
 from tests.conftest import ECB_RATES
 

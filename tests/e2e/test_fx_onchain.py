@@ -16,9 +16,9 @@ from fx.publisher import publish_reference_rates
 from fx.quotes import LockedQuote, QuoteEngine, QuoteSigner
 from fx.rates import Rate
 from scripts.network import Network
+from settlement.chain.vault import SignedQuote
 from settlement.eip712 import Domain, Instruction, new_uetr
 from settlement.errors import contract_error_class
-from settlement.vault import SignedQuote
 from tests.conftest import ECB_RATES, ROOT, chain_time, next_slot
 
 pytestmark = pytest.mark.devnet

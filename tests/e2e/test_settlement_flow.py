@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from fx.conversion import convert
 from scripts.devnet import Devnet
 from scripts.network import Network, build_network
 from settlement.chain import connect
+from settlement.chain.keys import ROLES, devnet_key
+from settlement.chain.vault import Action
+from settlement.conversion import convert
 from settlement.errors import ContractError, contract_error_class
-from settlement.keys import ROLES, devnet_key
-from settlement.vault import Action
 from tests.conftest import ECB_RATES, advance_time, make_instruction, make_quote, next_slot
 
 pytestmark = pytest.mark.devnet

@@ -15,10 +15,10 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from node.client import BankClient
+from node.bank.client import BankClient
+from node.chain.watcher import TOPICS, decode_log
 from node.store.db import Store
 from node.store.models import ChainTx, Transfer
-from node.watcher import TOPICS, decode_log
 from scripts.devnet import free_port
 from scripts.network import onboard_node
 from settlement.eip712 import uuid_to_id

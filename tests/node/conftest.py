@@ -23,17 +23,17 @@ from fx.config import load_pricing
 from fx.quotes import QuoteEngine, QuoteSigner
 from node.api.app import create_app
 from node.api.deps import Services
-from node.client import BankClient
+from node.bank.client import BankClient
 from node.config import NodeSettings
-from node.service import role_key
+from node.pipeline.worker import Worker
+from node.services import role_key
 from node.store.db import Store
 from node.store.models import Transfer
-from node.worker import Worker
 from scripts.devnet import Devnet, free_port
 from scripts.network import Network, build_network, onboard_node
 from settlement.chain import connect
+from settlement.chain.vault import Vault
 from settlement.eip712 import Domain
-from settlement.vault import Vault
 from tests.conftest import ECB_RATES
 
 BLOCK_TIME_S = 1

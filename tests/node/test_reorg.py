@@ -20,7 +20,7 @@ SETTLED_TOPIC = "0x" + keccak(text="InstructionSettled(bytes32,address,address,b
 
 def test_a_reorg_before_k_confirmations_is_followed_and_recovered(node_factory: Callable[..., LocalNode]) -> None:
     node = node_factory(confirmations=K, poll_interval_s=0.1)
-    us = node.client("FATLUS33")
+    us = node.bank.client("FATLUS33")
     w3 = node.chain.network.w3
     t = us.send("RHNLDEFF", "USD", "750.00", "EUR")
     settled = node.wait_for(lambda: (s := us.transfer(t["id"]))["status"] == "SETTLED" and s, 30, "SETTLED")
@@ -56,8 +56,8 @@ def test_events_a_log_read_missed_are_read_again_once_the_transaction_is_deep(
     """A node may answer eth_getLogs at its head before it has indexed the block: the watcher's
     first read of the settlement comes back without it, and the transfer still ends FINAL."""
     node = node_factory(poll_interval_s=0.1)
-    assert node.worker is not None
-    provider = node.worker.watcher.w3.provider
+    assert node.pipeline.worker is not None
+    provider = node.pipeline.worker.watcher.w3.provider
     real = provider.make_request
     dropped: list[str] = []
     target: list[str] = []  # the transfer's id topic, once sent
@@ -72,7 +72,7 @@ def test_events_a_log_read_missed_are_read_again_once_the_transaction_is_deep(
         return answer
 
     provider.make_request = make_request  # type: ignore[method-assign]
-    us = node.client("FATLUS33")
+    us = node.bank.client("FATLUS33")
     t = us.send("RHNLDEFF", "USD", "640.00", "EUR")
     target.append("0x" + uuid_to_id(t["id"]).hex())
     final = us.wait(t["id"], timeout_s=60, poll_s=0.1)

@@ -13,10 +13,10 @@ from hexbytes import HexBytes
 from sqlalchemy import select
 from web3.exceptions import TransactionNotFound
 
-from node.sender import SenderSettings, TxSender, bumped
+from node.chain.sender import SenderSettings, TxSender, bumped
 from node.store.db import Store
 from node.store.models import ChainTx
-from settlement.keys import devnet_key
+from settlement.chain.keys import devnet_key
 from tests.node.conftest import Chain
 
 pytestmark = pytest.mark.devnet

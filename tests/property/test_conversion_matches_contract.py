@@ -15,8 +15,8 @@ from eth_utils.crypto import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fx.conversion import convert
 from scripts.network import Network
+from settlement.conversion import convert
 
 pytestmark = pytest.mark.devnet
 

@@ -1,4 +1,4 @@
-"""The static ABI encoder of the hot paths (``settlement._abi``) against eth-abi's."""
+"""The static ABI encoder of the hot paths (``settlement.chain._abi``) against eth-abi's."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from eth_abi.abi import encode as eth_abi_encode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from settlement._abi import _split, decode, encode
-from settlement.vault import CALL_ARGUMENTS
+from settlement.chain._abi import _split, decode, encode
+from settlement.chain.vault import CALL_ARGUMENTS
 
 addresses = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
 

@@ -11,8 +11,7 @@ from contracts.build import compile_sources
 from settlement.audit.decoding import decode_call
 from settlement.audit.report import major
 from settlement.audit.statement import Period
-from settlement.eip712 import CompactSignature, Instruction, Quote, new_uetr
-from settlement.vault import (
+from settlement.chain.vault import (
     SELECTORS,
     Action,
     SignedInstruction,
@@ -20,6 +19,7 @@ from settlement.vault import (
     escrow_batch_calldata,
     resolve_batch_calldata,
 )
+from settlement.eip712 import CompactSignature, Instruction, Quote, new_uetr
 
 DEBTOR = "0x976EA74026E726554dB657fA54763abd0C3a0aa9"
 CREDITOR = "0x14dC79964da2C08b23698B3D3cc7Ca32193d9955"

@@ -1,6 +1,6 @@
 import pytest
 
-from fx.conversion import convert
+from settlement.conversion import convert
 
 
 def test_known_figures() -> None:

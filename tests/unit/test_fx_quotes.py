@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fx.conversion import convert
 from fx.errors import (
     FxAmountError,
     FxCurrencyError,
@@ -36,8 +35,9 @@ from fx.quotes import (
     verify_quote,
 )
 from fx.rates import Rate, to_fixed
+from settlement.chain.keys import devnet_key
+from settlement.conversion import convert
 from settlement.eip712 import Domain, recover
-from settlement.keys import devnet_key
 
 NOW_S = 1_795_000_000
 NOW = dt.datetime.fromtimestamp(NOW_S, dt.UTC)

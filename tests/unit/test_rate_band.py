@@ -3,8 +3,8 @@ and given up on (not waited for) when the chain does not answer."""
 
 from __future__ import annotations
 
-from fx.conversion import convert
 from node.rate_band import RateBand, RateCeiling
+from settlement.conversion import convert
 from settlement.manifest import AssetEntry, Manifest
 
 MANIFEST = Manifest(chain_id=1, assets={"USD": AssetEntry("0x" + "00" * 20, 2), "JPY": AssetEntry("0x" + "00" * 20, 0)})

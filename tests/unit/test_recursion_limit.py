@@ -32,7 +32,7 @@ ENTRY_POINTS = [
     "settlement.audit.cli",
     "node.cli",
     "node.api.app",
-    "node.worker",
+    "node.pipeline.worker",
 ]
 
 PROBE = """

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from node import audit_log, directory, transfers
+from node import transfers
 from node.api.deps import IdempotencyKey, Operator, RawBody, ReadSession, Services, ServicesDep
 from node.api.errors import Conflict, NotFound, Unprocessable
 from node.api.guard import JsonRoute
@@ -23,8 +23,9 @@ from node.api.openapi import responses
 from node.api.routes._idempotent import run_post
 from node.api.schemas import Address, BankPublic, CurrencyCode, TransferPublic
 from node.auth import Principal, Role
-from node.reconcile import last_run, open_mismatches, reconcile
-from node.risk import store_rules
+from node.ops import audit_log, directory
+from node.ops.reconcile import last_run, open_mismatches, reconcile
+from node.ops.rules import store_rules
 from node.store.models import Bank, NetworkState, RiskRulesVersion, Transfer
 from settlement import money
 from settlement.errors import ChainError, CorridorError
@@ -184,7 +185,7 @@ class LimitsPublic(BaseModel):
 
 class RulesIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "version: 1\n"}]})
-    text: str = Field(max_length=RULES_LENGTH_MAX, description="the rules document (YAML; see settlement/risk.py)")
+    text: str = Field(max_length=RULES_LENGTH_MAX, description="the rules document (YAML; see settlement/risk)")
 
 
 class RulesPublic(BaseModel):

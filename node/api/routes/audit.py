@@ -10,9 +10,9 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
-from node import audit_log
 from node.api.deps import Auditor, AuditorOrOperator, ServicesDep
 from node.api.guard import JsonRoute
+from node.ops import audit_log
 from node.store.models import ChainEvent, Transfer
 from settlement.audit_log import as_dict
 

@@ -11,15 +11,15 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from node import audit_log
 from node.api.deps import CurrentBank, IdempotencyKey, RawBody, ReadSession, ServicesDep
 from node.api.errors import NotFound
 from node.api.guard import JsonRoute
 from node.api.openapi import responses
 from node.api.routes._idempotent import run_post
 from node.auth import Principal
+from node.notify.webhooks import new_secret
+from node.ops import audit_log
 from node.store.models import Webhook, WebhookDelivery
-from node.webhooks import new_secret
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=JsonRoute)
 

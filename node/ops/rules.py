@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import and_, func, not_, select
 from sqlalchemy.orm import Session
 
-from node import audit_log
+from node.ops import audit_log
 from node.store.db import Store
 from node.store.models import Bank, RiskRulesVersion, Transfer
 from settlement.lifecycle import TransferStatus

@@ -9,8 +9,8 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import Web3
 from web3.types import TxReceipt
 
-from settlement._abi import encode
 from settlement.chain import Sender, contract
+from settlement.chain._abi import encode
 from settlement.eip712 import CompactSignature, Domain, Instruction, Quote, Terms, sign
 from settlement.manifest import Manifest
 

@@ -43,8 +43,8 @@ def reconcile(as_json: JsonOpt = False) -> None:
     operator's webhook and shown by GET /v1/admin/reconciliation; nothing is corrected), 2 when
     the comparison cannot be made.
     """
-    from node.reconcile import open_mismatches
-    from node.reconcile import reconcile as run
+    from node.ops.reconcile import open_mismatches
+    from node.ops.reconcile import reconcile as run
     from settlement.manifest import Manifest
 
     try:
@@ -100,7 +100,7 @@ def verify(
                         raise typer.Exit(2) from None
             verdict = verify(entries)
         else:
-            from node import audit_log
+            from node.ops import audit_log
 
             _, store = _store()
             verdict = verify(audit_log.entries(store))
@@ -132,7 +132,7 @@ def export(
     out: Annotated[Path | None, typer.Option("--out", help="write here instead of stdout")] = None,
 ) -> None:
     """Write the log as JSON lines (as GET /v1/audit/log does), for the auditors."""
-    from node import audit_log
+    from node.ops import audit_log
     from settlement.audit_log import as_dict
 
     try:

@@ -33,11 +33,11 @@ from web3 import Web3
 
 from node import metrics
 from node.faults import failpoint
-from node.pipeline import RESOLVED_EVENTS
+from node.pipeline.stages import RESOLVED_EVENTS
 from node.store.db import Store, insert_rows
 from node.store.models import ChainEvent, ChainTx, EscrowBatch, SeenBlock, Transfer
 from node.transfers import WATCHED, Transitions, lock_for_update, transition, uetr_of
-from settlement._abi import decode
+from settlement.chain._abi import decode
 from settlement.eip712 import checksum_address
 from settlement.errors import ChainError
 from settlement.lifecycle import TransferStatus

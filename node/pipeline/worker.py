@@ -19,14 +19,14 @@ import uuid
 
 from node import metrics
 from node.api.deps import Services
-from node.pipeline import Pipeline, PipelineSettings
-from node.reconcile import reconcile
-from node.risk import RulesInForce
-from node.sender import SenderSettings, TxSender
+from node.chain.sender import SenderSettings, TxSender
+from node.chain.watcher import Watcher, WatcherSettings
+from node.notify.webhooks import Deliverer, WebhookSettings
+from node.ops.reconcile import reconcile
+from node.ops.rules import RulesInForce
+from node.ops.switches import Switches
+from node.pipeline.stages import Pipeline, PipelineSettings
 from node.store.models import Lease
-from node.switches import Switches
-from node.watcher import Watcher, WatcherSettings
-from node.webhooks import Deliverer, WebhookSettings
 
 log = logging.getLogger("corridor.worker")
 BACKOFF_MAX_S = 5.0

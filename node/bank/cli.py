@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from node.client import BankClient, NodeError
+from node.bank.client import BankClient, NodeError
 from settlement.errors import CorridorError
 from settlement.money import format_minor
 

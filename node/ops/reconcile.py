@@ -31,11 +31,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from node import audit_log, metrics
+from node import metrics
+from node.ops import audit_log
 from node.store.db import Store
 from node.store.models import Mismatch, ReconciliationRun, SeenBlock, Transfer, WebhookDelivery
 from settlement.audit import audit_checks, check_state, replay_chain
-from settlement.audit.rpc import Rpc
+from settlement.chain.rpc import Rpc
 from settlement.eip712 import uuid_to_id
 from settlement.lifecycle import TransferStatus
 from settlement.manifest import Manifest

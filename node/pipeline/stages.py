@@ -3,7 +3,7 @@ priced and settled (or, after their deadline, refunded) in batches.
 
 Each stage reads from the store, talks to the chain outside any database transaction (so the
 bank API is never held up by the node's RPC calls), then writes its decision and the signed
-transaction in one short transaction, and only then broadcasts (see :mod:`node.sender`).
+transaction in one short transaction, and only then broadcasts (see :mod:`node.chain.sender`).
 Every batch is first run once on the chain's node (:meth:`Pipeline._estimate`), which also
 gives its gas: a position the vault would refuse is named
 by the vault's custom error (``InstructionNonceUsed``, ``BuyAmountBelowMinimum`` ...) and
@@ -27,9 +27,10 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 
 from fx.errors import FxError
 from fx.quotes import LockedQuote, QuoteEngine
-from node import audit_log, metrics
-from node.risk import Exposures, RulesInForce, facts_of
-from node.sender import LIVE, TxSender
+from node import metrics
+from node.chain.sender import LIVE, TxSender
+from node.ops import audit_log
+from node.ops.rules import Exposures, RulesInForce, facts_of
 from node.store.db import Store, update_rows
 from node.store.models import Bank, ChainEvent, ChainTx, EscrowBatch, NetworkState, Quote, Transfer
 from node.transfers import (
@@ -42,10 +43,7 @@ from node.transfers import (
     uetr_of,
 )
 from settlement.chain import decode_revert
-from settlement.errors import ContractError
-from settlement.lifecycle import TransferStatus
-from settlement.risk import Decision, Outcome
-from settlement.vault import (
+from settlement.chain.vault import (
     Action,
     Balance,
     SignedInstruction,
@@ -54,6 +52,9 @@ from settlement.vault import (
     escrow_batch_calldata,
     resolve_batch_calldata,
 )
+from settlement.errors import ContractError
+from settlement.lifecycle import TransferStatus
+from settlement.risk import Decision, Outcome
 
 log = logging.getLogger("corridor.pipeline")
 

@@ -11,16 +11,16 @@ from fx.config import build_provider, load_pricing
 from fx.quotes import QuoteEngine, QuoteSigner
 from node.api.deps import Services
 from node.config import NodeSettings
-from node.risk import store_rules
+from node.ops.rules import store_rules
 from node.store.db import Store
 from node.store.models import Bank, RiskRulesVersion
 from settlement.chain import RPC_TIMEOUT_S
+from settlement.chain.keys import DEVNET_CHAIN_ID, load_key
+from settlement.chain.vault import Vault
 from settlement.eip712 import Domain
 from settlement.errors import ConfigurationError, KeyError_
-from settlement.keys import DEVNET_CHAIN_ID, load_key
 from settlement.manifest import Manifest
 from settlement.risk import load_rules_file
-from settlement.vault import Vault
 
 log = logging.getLogger("corridor.node")
 

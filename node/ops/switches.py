@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from node import audit_log
-from node.sender import LIVE, TxSender
+from node.chain.sender import LIVE, TxSender
+from node.ops import audit_log
 from node.store.db import Store
 from node.store.models import Bank, ChainTx, NetworkState
-from settlement.vault import Vault
+from settlement.chain.vault import Vault
 
 log = logging.getLogger("corridor.switches")
 ACTOR = "node:operator-key"

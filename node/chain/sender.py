@@ -96,7 +96,7 @@ class TxSender:
         self.confirmed: list[tuple[str, int, str]] = []
         """(hash, block, kind) of the transactions the last :meth:`poll` found ``confirmations`` deep and
         successful: an escrow or resolve emitted the vault's events, which the watcher must have (see
-        :meth:`node.watcher.Watcher.expect`)."""
+        :meth:`node.chain.watcher.Watcher.expect`)."""
 
     # ------------------------------------------------------------------ signing
 

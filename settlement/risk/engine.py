@@ -1,0 +1,176 @@
+"""The risk engine: the facts a rule looks at, the decision it comes to, and the order the rules
+are applied in (see :mod:`settlement.risk`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from settlement import money
+from settlement.risk.rules import RiskRules
+from settlement.risk.screening import Party, ScreeningHit
+
+
+@dataclass(frozen=True, slots=True)
+class TransferFacts:
+    """What a risk rule may look at: the instruction's terms and the parties it names."""
+
+    id: str
+    debtor_bic: str
+    sell_currency: str
+    sell_amount: int
+    buy_currency: str
+    parties: tuple[Party, ...] = ()
+    """Everyone screened: both banks and, when the bank sent the details, its customer and the beneficiary."""
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """The debtor bank's day so far, as the store knows it, in the transfer's sell currency."""
+
+    outflow_today: int = 0
+    """Sell amounts of its transfers today (UTC) that are not rejected or refunded, minor units."""
+    inflow_today: int = 0
+    """Buy amounts settled to it today, minor units."""
+    settlement_balance: int | None = None
+    """Its balance on chain (available + escrowed); None when it could not be read."""
+    sent_last_minute: int = 0
+    large_new_in_window: int = 0
+    """Large transfers to beneficiaries it had not paid before, in the burst window."""
+    beneficiary_known: bool = False
+    """It paid this beneficiary before (a transfer that reached FINAL)."""
+
+
+class Outcome(StrEnum):
+    APPROVE = "approve"
+    REVIEW = "review"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One rule that fired."""
+
+    code: str
+    reason: str
+    reject: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: Outcome
+    code: str
+    reason: str
+    hits: tuple[Hit, ...] = ()
+    large_new_beneficiary: bool = False
+    """This transfer counts towards the new-beneficiary burst of later ones."""
+
+    @classmethod
+    def approve(cls, reason: str = "passed the risk checks", large_new: bool = False) -> Decision:
+        return cls(Outcome.APPROVE, "approved", reason, (), large_new)
+
+
+class RiskEngine:
+    """Applies :class:`RiskRules`; holds no state of its own (the store's figures come as :class:`Exposure`)."""
+
+    def __init__(self, rules: RiskRules | None = None) -> None:
+        self.rules = rules or RiskRules()
+
+    def check(self, facts: TransferFacts, exposure: Exposure) -> Decision:
+        r, ccy, amount = self.rules, facts.sell_currency, facts.sell_amount
+        hits: list[Hit] = []
+
+        def hit(code: str, reason: str, reject: bool = True) -> None:
+            hits.append(Hit(code, reason, reject))
+
+        def show(value: int) -> str:
+            return f"{money.format_minor(value, ccy)} {ccy}"
+
+        screened = self._screen(facts)
+        for h in screened:
+            if h.field == "bic":
+                hit("sanctions_bic", f"{h.party.role} BIC {h.matched} is listed ({h.entry.id}, {h.entry.program})")
+            elif h.field == "country":
+                hit(
+                    "sanctions_country",
+                    f"{h.party.role} country {h.matched} is a listed jurisdiction ({h.entry.id}, {h.entry.program})",
+                )
+            elif h.score >= r.screening.threshold:
+                hit(
+                    "sanctions_name",
+                    f"{h.party.role} name {h.matched!r} matches listed {h.entry.name!r} "
+                    f"({h.entry.id}, {h.entry.program}) with score {h.score:.0f} >= {r.screening.threshold:.0f}",
+                )
+            else:
+                hit(
+                    "review_screening",
+                    f"{h.party.role} name {h.matched!r} resembles listed {h.entry.name!r} "
+                    f"({h.entry.id}) with score {h.score:.0f}, in the grey band from {r.screening.review_from:.0f}",
+                    reject=False,
+                )
+        corridors = r.corridors
+        if corridors.pairs is not None and (ccy, facts.buy_currency) not in corridors.pairs:
+            hit("corridor_pair", f"{ccy}/{facts.buy_currency} is not a corridor this network serves")
+        if corridors.countries is not None:
+            for p in facts.parties:
+                if p.country and p.country not in corridors.countries:
+                    hit("corridor_country", f"the {p.role}'s country {p.country} is not served")
+        limits = r.limits_for(facts.debtor_bic)
+        cap = limits.max_per_transfer.get(ccy)
+        if cap is not None and amount > cap:
+            hit("limit_per_transfer", f"{show(amount)} is above {facts.debtor_bic}'s per-transfer limit of {show(cap)}")
+        cap = limits.daily_outflow.get(ccy)
+        if cap is not None and exposure.outflow_today + amount > cap:
+            hit(
+                "daily_outflow",
+                f"{show(exposure.outflow_today)} sent today and {show(amount)} more is above "
+                f"{facts.debtor_bic}'s daily outflow limit of {show(cap)}",
+            )
+        cap = limits.net_debit_cap.get(ccy)
+        if cap is not None:
+            if exposure.settlement_balance is not None:
+                cap = min(cap, exposure.settlement_balance)
+            net = exposure.outflow_today - exposure.inflow_today + amount
+            if net > cap:
+                hit(
+                    "net_debit_cap",
+                    f"the net debit today would be {show(net)}, above {facts.debtor_bic}'s cap of "
+                    f"{show(cap)} (the configured cap, or the settlement balance if smaller)",
+                )
+        v = r.velocity
+        if v.per_minute_max is not None and exposure.sent_last_minute + 1 > v.per_minute_max:
+            hit(
+                "velocity_per_minute",
+                f"{facts.debtor_bic} sent {exposure.sent_last_minute} transfers in the last "
+                f"minute; at most {v.per_minute_max} are allowed",
+            )
+        large = v.large.get(ccy)
+        large_new = large is not None and amount >= large and not exposure.beneficiary_known
+        if large_new and v.large_new_max is not None and exposure.large_new_in_window + 1 > v.large_new_max:
+            hit(
+                "new_beneficiary_burst",
+                f"{exposure.large_new_in_window + 1} large transfers (from {show(large or 0)})"
+                f" to beneficiaries not paid before within {v.window_s} s; at most {v.large_new_max} are allowed",
+            )
+        threshold = r.review_above.get(ccy)
+        if threshold is not None and amount > threshold:
+            hit("review_amount", f"{show(amount)} is above the review threshold of {show(threshold)}", reject=False)
+        if not hits:
+            return Decision.approve(large_new=large_new)
+        rejecting = [h for h in hits if h.reject]
+        first = rejecting[0] if rejecting else hits[0]
+        reason = "; ".join(h.reason for h in (rejecting or hits))
+        if rejecting:
+            return Decision(Outcome.REJECT, first.code, reason, tuple(hits), large_new)
+        return Decision(Outcome.REVIEW, first.code, "held for review: " + reason, tuple(hits), large_new)
+
+    def _screen(self, facts: TransferFacts) -> list[ScreeningHit]:
+        s = self.rules.screening
+        if s.sanctions is None:
+            return []
+        found: list[ScreeningHit] = []
+        for party in facts.parties:
+            for h in s.sanctions.screen(party):
+                if h.field != "name" or h.score >= s.review_from:
+                    found.append(h)
+        return found
