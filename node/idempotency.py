@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from node.api.errors import Conflict
+from node.errors import Refusal, Refused
 from node.store.models import IdempotencyRecord
 
 KEY_LENGTH_MAX = 255
@@ -47,10 +47,10 @@ def lookup(session: Session, principal: str, key: str | None, digest: str) -> Re
     if record is None:
         return None
     if record.request_hash != digest:
-        raise Conflict(
+        raise Refused(
+            Refusal.IDEMPOTENCY_KEY_REUSED,
             f"Idempotency-Key {key!r} was first used with a different request; use a new key for a new request",
             {"idempotency_key": key},
-            code="idempotency_key_reused",
         )
     return Replay(record.status_code, record.response)
 

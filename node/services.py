@@ -1,17 +1,19 @@
-"""Assembling a node from its settings: store (migrated), chain, manifest, quote engine, keys."""
+"""The node's services (what the API and the worker share), and their assembly from the settings:
+store (migrated), chain, manifest, quote engine, keys."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from web3 import HTTPProvider, Web3
 
 from fx.config import build_provider, load_pricing
 from fx.quotes import QuoteEngine, QuoteSigner
-from node.api.deps import Services
 from node.config import NodeSettings
 from node.ops.rules import store_rules
+from node.rate_band import RateBand
 from node.store.db import Store
 from node.store.models import Bank, RiskRulesVersion
 from settlement.chain import RPC_TIMEOUT_S
@@ -23,6 +25,21 @@ from settlement.manifest import Manifest
 from settlement.risk import load_rules_file
 
 log = logging.getLogger("corridor.node")
+
+
+@dataclass
+class Services:
+    settings: NodeSettings
+    store: Store
+    manifest: Manifest
+    domain: Domain
+    quotes: QuoteEngine
+    vault: Vault | None = None
+    """None when the node runs without a chain connection (tests of the API alone)."""
+    rate_band: RateBand = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rate_band = RateBand(self.vault, self.manifest)
 
 
 def role_key(settings: NodeSettings, manifest: Manifest, role: str) -> str:

@@ -287,3 +287,11 @@ def typed_data(domain: Domain, item: Instruction | Quote) -> dict[str, Any]:
 
 def _field_names(type_string: str) -> list[str]:
     return [member["name"] for member in struct_types(type_string)]
+
+
+def uetr_of(raw: bytes) -> str:
+    """The transfer id (UETR) of a vault ``bytes32`` instruction id; hex if it is not a UETR."""
+    try:
+        return str(id_to_uuid(bytes(raw)))
+    except ValueError:
+        return "0x" + bytes(raw).hex()

@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from node.api import errors, openapi
-from node.api.deps import Services
 from node.api.guard import BodyLimits, Guard
 from node.api.routes import admin, audit, callbacks, directory, health, quotes, transfers, webhooks
 from node.config import NodeSettings
+from node.services import Services
 
 if TYPE_CHECKING:
     from node.pipeline.worker import Worker

@@ -3,38 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from fx.quotes import QuoteEngine
-from node.api.errors import Forbidden, Unauthorized
 from node.api.guard import PRINCIPAL_STATE
 from node.auth import Principal, Role
-from node.config import NodeSettings
-from node.rate_band import RateBand
-from node.store.db import Store
-from settlement.chain.vault import Vault
-from settlement.eip712 import Domain
-from settlement.manifest import Manifest
-
-
-@dataclass
-class Services:
-    settings: NodeSettings
-    store: Store
-    manifest: Manifest
-    domain: Domain
-    quotes: QuoteEngine
-    vault: Vault | None = None
-    """None when the node runs without a chain connection (tests of the API alone)."""
-    rate_band: RateBand = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.rate_band = RateBand(self.vault, self.manifest)
+from node.errors import Refusal, Refused
+from node.services import Services
 
 
 def services(request: Request) -> Services:
@@ -66,7 +44,7 @@ def principal(
     """Who is calling: authenticated by the guard (:mod:`node.api.guard`) before the body was read."""
     found: Principal | None = getattr(request.state, PRINCIPAL_STATE, None)
     if found is None:
-        raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
+        raise Refused(Refusal.UNAUTHORIZED, "send your API key as 'Authorization: Bearer <key>'")
     return found
 
 
@@ -76,7 +54,7 @@ CurrentPrincipal = Annotated[Principal, Depends(principal)]
 def _only(role: Role, refusal: str) -> Callable[[Principal], Principal]:
     def check(who: CurrentPrincipal) -> Principal:
         if who.role is not role:
-            raise Forbidden(refusal)
+            raise Refused(Refusal.FORBIDDEN, refusal)
         return who
 
     return check
@@ -90,13 +68,13 @@ auditor = _only(Role.AUDITOR, "this route needs the auditor's API key")
 def reader(who: CurrentPrincipal) -> Principal:
     """A bank (its own data) or the auditor (everything)."""
     if who.role is Role.OPERATOR:
-        raise Forbidden("use a bank's or the auditor's API key")
+        raise Refused(Refusal.FORBIDDEN, "use a bank's or the auditor's API key")
     return who
 
 
 def auditor_or_operator(who: CurrentPrincipal) -> Principal:
     if who.role not in (Role.AUDITOR, Role.OPERATOR):
-        raise Forbidden("this route needs the auditor's or the operator's API key")
+        raise Refused(Refusal.FORBIDDEN, "this route needs the auditor's or the operator's API key")
     return who
 
 

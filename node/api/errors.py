@@ -1,7 +1,8 @@
 """One error shape for every 4xx: ``{"error": {"code", "message", "details"}}``.
 
-Domain code raises :class:`ApiError` (or Corridor's own errors, mapped here); routes never
-build HTTP errors by hand. A 5xx is a bug. :data:`CODES` is the list of every code the API
+The node raises :class:`node.errors.Refused` (and fx its own errors), which know nothing of
+HTTP; this module maps each code to its status, and routes never build HTTP errors by hand.
+A 5xx is a bug. :data:`CODES` is the list of every code the API
 answers with, its status and what it means; the OpenAPI document lists, per operation and
 status, the codes it may answer with (see :mod:`node.api.openapi`).
 """
@@ -19,129 +20,99 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fx.errors import FxError, QuoteExpiredError, RateUnavailableError, StaleRateError
-from settlement.errors import CorridorError
+from node.errors import Refusal, Refused
 
-
-class ApiError(CorridorError):
-    status_code = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, details: dict[str, Any] | None = None, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details or {}
-        if code is not None:
-            self.code = code
-
-
-class Unauthorized(ApiError):
-    status_code, code = 401, "unauthorized"
-
-
-class Forbidden(ApiError):
-    status_code, code = 403, "forbidden"
-
-
-class NotFound(ApiError):
-    status_code, code = 404, "not_found"
-
-
-class Conflict(ApiError):
-    status_code, code = 409, "conflict"
-
-
-class Unprocessable(ApiError):
-    status_code, code = 422, "unprocessable"
-
-
-CODES: dict[str, tuple[int, str]] = {
+CODES: dict[Refusal, tuple[int, str]] = {
     # Before a route reads the request (node/api/guard.py), and the request's shape.
-    "unauthorized": (401, "no API key, or not a valid one: send `Authorization: Bearer <key>`"),
-    "forbidden": (403, "this key's role may not use this route"),
-    "bad_content_length": (400, "the Content-Length header is not a number"),
-    "body_too_large": (413, "the body is larger than the route takes (`details.limit_bytes`)"),
-    "body_timeout": (408, "the body did not arrive in time"),
-    "malformed_json": (400, "the body is not JSON: not UTF-8, a byte order mark, a syntax error"),
-    "too_deep": (400, "the JSON nests deeper than the API takes (`details.depth_max`)"),
-    "duplicate_key": (400, "an object has the same key twice"),
-    "invalid_number": (400, "a number does not fit a double (such as 1e999999)"),
-    "invalid_request": (422, "a field is missing, of the wrong type or out of range: `details.problems` lists each"),
-    "idempotency_key_reused": (409, "the Idempotency-Key was first used with another request"),
-    "not_found": (404, "no such resource (or not yours)"),
-    "method_not_allowed": (405, "the path does not take this method (see the Allow header)"),
+    Refusal.UNAUTHORIZED: (401, "no API key, or not a valid one: send `Authorization: Bearer <key>`"),
+    Refusal.FORBIDDEN: (403, "this key's role may not use this route"),
+    Refusal.BAD_CONTENT_LENGTH: (400, "the Content-Length header is not a number"),
+    Refusal.BODY_TOO_LARGE: (413, "the body is larger than the route takes (`details.limit_bytes`)"),
+    Refusal.BODY_TIMEOUT: (408, "the body did not arrive in time"),
+    Refusal.MALFORMED_JSON: (400, "the body is not JSON: not UTF-8, a byte order mark, a syntax error"),
+    Refusal.TOO_DEEP: (400, "the JSON nests deeper than the API takes (`details.depth_max`)"),
+    Refusal.DUPLICATE_KEY: (400, "an object has the same key twice"),
+    Refusal.INVALID_NUMBER: (400, "a number does not fit a double (such as 1e999999)"),
+    Refusal.INVALID_REQUEST: (
+        422,
+        "a field is missing, of the wrong type or out of range: `details.problems` lists each",
+    ),
+    Refusal.IDEMPOTENCY_KEY_REUSED: (409, "the Idempotency-Key was first used with another request"),
+    Refusal.NOT_FOUND: (404, "no such resource (or not yours)"),
+    Refusal.METHOD_NOT_ALLOWED: (405, "the path does not take this method (see the Allow header)"),
     # Transfers at intake.
-    "network_paused": (409, "the operator paused the network"),
-    "bank_frozen": (403, "your bank is frozen: it cannot send transfers"),
-    "debtor_mismatch": (422, "the instruction's debtor is not your bank's address"),
-    "unknown_currency": (422, "a currency is not settled on this network"),
-    "same_currency": (422, "sell and buy currency are the same"),
-    "currency_not_held": (422, "your bank does not hold the sell currency"),
-    "unknown_bank": (422, "the creditor is not a bank in the directory"),
-    "creditor_frozen": (422, "the creditor bank is frozen"),
-    "currency_not_received": (422, "the creditor bank does not receive the buy currency"),
-    "deadline_too_soon": (422, "the deadline leaves too little time to settle (`details.earliest`)"),
-    "deadline_too_far": (422, "the deadline is further away than the node takes (`details.latest`)"),
-    "min_buy_unreachable": (
+    Refusal.NETWORK_PAUSED: (409, "the operator paused the network"),
+    Refusal.BANK_FROZEN: (403, "your bank is frozen: it cannot send transfers"),
+    Refusal.DEBTOR_MISMATCH: (422, "the instruction's debtor is not your bank's address"),
+    Refusal.UNKNOWN_CURRENCY: (422, "a currency is not settled on this network"),
+    Refusal.SAME_CURRENCY: (422, "sell and buy currency are the same"),
+    Refusal.CURRENCY_NOT_HELD: (422, "your bank does not hold the sell currency"),
+    Refusal.UNKNOWN_BANK: (422, "the creditor is not a bank in the directory"),
+    Refusal.CREDITOR_FROZEN: (422, "the creditor bank is frozen"),
+    Refusal.CURRENCY_NOT_RECEIVED: (422, "the creditor bank does not receive the buy currency"),
+    Refusal.DEADLINE_TOO_SOON: (422, "the deadline leaves too little time to settle (`details.earliest`)"),
+    Refusal.DEADLINE_TOO_FAR: (422, "the deadline is further away than the node takes (`details.latest`)"),
+    Refusal.MIN_BUY_UNREACHABLE: (
         422,
         "no rate the vault accepts (within its band of the reference rate, with no fee) buys `min_buy_amount`: "
         "`details.best_buy_amount` is the most any quote could buy",
     ),
-    "bad_signature": (422, "the signature is not your bank's EIP-712 signature of this instruction"),
-    "details_mismatch": (422, "the details' keccak-256 is not the instruction's details_hash"),
-    "invalid_details": (422, "the details are not a JSON object of the documented form"),
-    "unknown_quote": (422, "no such quote was given to your bank"),
-    "quote_expired": (422, "the quote has expired"),
-    "quote_mismatch": (422, "the instruction's pair, amount or minimum differ from the quote's"),
-    "duplicate_uetr": (409, "a transfer with this UETR exists: a UETR is used once"),
-    "nonce_used": (409, "another of your transfers used this nonce"),
-    "not_cancellable": (409, "the transfer is past RECEIVED"),
-    "bad_cursor": (422, "the cursor is not one this API gave out"),
+    Refusal.BAD_SIGNATURE: (422, "the signature is not your bank's EIP-712 signature of this instruction"),
+    Refusal.DETAILS_MISMATCH: (422, "the details' keccak-256 is not the instruction's details_hash"),
+    Refusal.INVALID_DETAILS: (422, "the details are not a JSON object of the documented form"),
+    Refusal.UNKNOWN_QUOTE: (422, "no such quote was given to your bank"),
+    Refusal.QUOTE_EXPIRED: (422, "the quote has expired"),
+    Refusal.QUOTE_MISMATCH: (422, "the instruction's pair, amount or minimum differ from the quote's"),
+    Refusal.DUPLICATE_UETR: (409, "a transfer with this UETR exists: a UETR is used once"),
+    Refusal.NONCE_USED: (409, "another of your transfers used this nonce"),
+    Refusal.NOT_CANCELLABLE: (409, "the transfer is past RECEIVED"),
+    Refusal.BAD_CURSOR: (422, "the cursor is not one this API gave out"),
     # Quotes.
-    "rate_unavailable": (422, "no fresh enough rate for the pair"),
-    "invalid_fx_request": (422, "the currencies or the amount cannot be quoted"),
+    Refusal.RATE_UNAVAILABLE: (422, "no fresh enough rate for the pair"),
+    Refusal.INVALID_FX_REQUEST: (422, "the currencies or the amount cannot be quoted"),
     # The chain, where a route reads it.
-    "chain_unavailable": (503, "the node's chain connection does not answer"),
-    "chain_unreachable": (409, "the chain could not be read for a reconciliation"),
+    Refusal.CHAIN_UNAVAILABLE: (503, "the node's chain connection does not answer"),
+    Refusal.CHAIN_UNREACHABLE: (409, "the chain could not be read for a reconciliation"),
     # The operator's routes.
-    "bic_country_mismatch": (422, "the BIC's country is not the bank's country"),
-    "bank_exists": (409, "a participant with this BIC or address exists"),
-    "invalid_amount": (422, "an amount is not a positive decimal in the currency's minor units"),
-    "invalid_rules": (422, "the risk rules document is refused (`details.line`, `details.reason`)"),
-    "not_in_review": (409, "the transfer is not waiting for review"),
+    Refusal.BIC_COUNTRY_MISMATCH: (422, "the BIC's country is not the bank's country"),
+    Refusal.BANK_EXISTS: (409, "a participant with this BIC or address exists"),
+    Refusal.INVALID_AMOUNT: (422, "an amount is not a positive decimal in the currency's minor units"),
+    Refusal.INVALID_RULES: (422, "the risk rules document is refused (`details.line`, `details.reason`)"),
+    Refusal.NOT_IN_REVIEW: (409, "the transfer is not waiting for review"),
 }
 
 INTAKE_CODES = (
-    "network_paused",
-    "bank_frozen",
-    "debtor_mismatch",
-    "unknown_currency",
-    "same_currency",
-    "currency_not_held",
-    "unknown_bank",
-    "creditor_frozen",
-    "currency_not_received",
-    "deadline_too_soon",
-    "deadline_too_far",
-    "min_buy_unreachable",
-    "bad_signature",
-    "details_mismatch",
-    "invalid_details",
-    "unknown_quote",
-    "quote_expired",
-    "quote_mismatch",
-    "duplicate_uetr",
-    "nonce_used",
+    Refusal.NETWORK_PAUSED,
+    Refusal.BANK_FROZEN,
+    Refusal.DEBTOR_MISMATCH,
+    Refusal.UNKNOWN_CURRENCY,
+    Refusal.SAME_CURRENCY,
+    Refusal.CURRENCY_NOT_HELD,
+    Refusal.UNKNOWN_BANK,
+    Refusal.CREDITOR_FROZEN,
+    Refusal.CURRENCY_NOT_RECEIVED,
+    Refusal.DEADLINE_TOO_SOON,
+    Refusal.DEADLINE_TOO_FAR,
+    Refusal.MIN_BUY_UNREACHABLE,
+    Refusal.BAD_SIGNATURE,
+    Refusal.DETAILS_MISMATCH,
+    Refusal.INVALID_DETAILS,
+    Refusal.UNKNOWN_QUOTE,
+    Refusal.QUOTE_EXPIRED,
+    Refusal.QUOTE_MISMATCH,
+    Refusal.DUPLICATE_UETR,
+    Refusal.NONCE_USED,
 )
 """What a submitted instruction may be refused with (alone, or as an item of a batch)."""
 
 GUARD_CODES = (
-    "bad_content_length",
-    "body_too_large",
-    "body_timeout",
-    "malformed_json",
-    "too_deep",
-    "duplicate_key",
-    "invalid_number",
+    Refusal.BAD_CONTENT_LENGTH,
+    Refusal.BODY_TOO_LARGE,
+    Refusal.BODY_TIMEOUT,
+    Refusal.MALFORMED_JSON,
+    Refusal.TOO_DEEP,
+    Refusal.DUPLICATE_KEY,
+    Refusal.INVALID_NUMBER,
 )
 """What any request with a body may be refused with before a route sees it."""
 
@@ -160,6 +131,20 @@ ERROR_SCHEMA: dict[str, Any] = {
         }
     },
 }
+
+
+def status_of(refused: Refused) -> int:
+    """The HTTP status of a refusal."""
+    return CODES[refused.code][0]
+
+
+def response(refused: Refused) -> JSONResponse:
+    """The error response to a refusal (with the headers its status calls for)."""
+    status = status_of(refused)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if status in (408, 413):
+        headers["Connection"] = "close"  # the rest of the body is not read
+    return JSONResponse(body(refused.code, refused.message, refused.details), status, headers=headers)
 
 
 def body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -192,9 +177,9 @@ def _problems(errors: Iterable[Any]) -> list[dict[str, str]]:
 def install(app: FastAPI, routes: list[APIRoute]) -> None:
     """Map errors to the error shape; ``routes`` are the app's own, for the Allow header of a 405."""
 
-    @app.exception_handler(ApiError)
-    async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(body(exc.code, exc.message, exc.details), status_code=exc.status_code)
+    @app.exception_handler(Refused)
+    async def _refused(_: Request, exc: Refused) -> JSONResponse:
+        return response(exc)
 
     @app.exception_handler(FxError)
     async def _fx(_: Request, exc: FxError) -> JSONResponse:

@@ -33,14 +33,15 @@ import anyio
 from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from node.api.errors import body as error_body
+from node.api.errors import response
 from node.auth import Principal, authenticate
+from node.errors import Refusal, Refused
 
 if TYPE_CHECKING:
-    from node.api.deps import Services
+    from node.services import Services
 
 AUTHENTICATED_PREFIX = "/v1/"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -76,20 +77,6 @@ class BodyLimits:
         return self.by_path.get(path.rstrip("/"), self.default_bytes)
 
 
-class Refused(Exception):
-    """A request the guard answers itself."""
-
-    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.details = status, code, message, details or {}
-
-    def response(self) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
-        if self.status in (408, 413):
-            headers["Connection"] = "close"
-        return JSONResponse(error_body(self.code, self.message, self.details), self.status, headers=headers)
-
-
 class Guard:
     """The ASGI middleware; ``services`` hold the store and the keys to authenticate against."""
 
@@ -118,7 +105,7 @@ class Guard:
                     parsed = read_json(body, self.limits.json_depth_max)
                 scope[PARSED_STATE] = parsed
         except Refused as refused:
-            await refused.response()(scope, receive, send)
+            await response(refused)(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
 
@@ -127,7 +114,7 @@ class Guard:
         with svc.store.transaction(write=False) as session:
             found = authenticate(session, key, svc.settings.operator_api_key, svc.settings.auditor_api_key)
         if found is None:
-            raise Refused(401, "unauthorized", "the API key is not valid")
+            raise Refused(Refusal.UNAUTHORIZED, "the API key is not valid")
         return found
 
     async def _read_body(self, scope: Scope, headers: Headers, receive: Receive) -> bytes | None:
@@ -135,7 +122,7 @@ class Guard:
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
-                raise Refused(400, "bad_content_length", f"Content-Length {declared[:40]!r} is not a number of bytes")
+                raise Refused(Refusal.BAD_CONTENT_LENGTH, f"Content-Length {declared[:40]!r} is not a number of bytes")
             if int(declared) > limit:
                 raise _too_large(limit, int(declared))
         chunks: list[bytes] = []
@@ -148,7 +135,7 @@ class Guard:
                     message = await receive()
             except TimeoutError:
                 raise Refused(
-                    408, "body_timeout", f"the request body did not arrive within {self.limits.timeout_s:g} s"
+                    Refusal.BODY_TIMEOUT, f"the request body did not arrive within {self.limits.timeout_s:g} s"
                 ) from None
             if message["type"] == "http.disconnect":
                 return None
@@ -163,14 +150,13 @@ class Guard:
 
 def _bearer(header: str | None) -> str:
     if not header or not header.lower().startswith("bearer ") or not header[7:].strip():
-        raise Refused(401, "unauthorized", "send your API key as 'Authorization: Bearer <key>'")
+        raise Refused(Refusal.UNAUTHORIZED, "send your API key as 'Authorization: Bearer <key>'")
     return header[7:].strip()
 
 
 def _too_large(limit: int, declared: int | None) -> Refused:
     return Refused(
-        413,
-        "body_too_large",
+        Refusal.BODY_TOO_LARGE,
         f"the request body is larger than this route takes ({limit} bytes)",
         {"limit_bytes": limit, **({"content_length": declared} if declared is not None else {})},
     )
@@ -215,18 +201,17 @@ def read_json(raw: bytes, depth_max: int) -> Any:
     """The body parsed, numbers with a fraction or an exponent as :class:`~decimal.Decimal`; or
     :class:`Refused` (400) if it is not strict JSON (see the module's docstring)."""
     if raw.startswith(_BOM):
-        raise Refused(400, "malformed_json", "the body starts with a byte order mark: send UTF-8 JSON without one")
+        raise Refused(Refusal.MALFORMED_JSON, "the body starts with a byte order mark: send UTF-8 JSON without one")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Refused(
-            400, "malformed_json", f"the body is not UTF-8 (byte {exc.start})", {"position": exc.start}
+            Refusal.MALFORMED_JSON, f"the body is not UTF-8 (byte {exc.start})", {"position": exc.start}
         ) from None
     opening = raw.count(b"[") + raw.count(b"{")
     if opening > depth_max and (depth := json_depth(raw)) > depth_max:
         raise Refused(
-            400,
-            "too_deep",
+            Refusal.TOO_DEEP,
             f"the JSON nests {depth} levels deep; at most {depth_max} are taken",
             {"depth": depth, "depth_max": depth_max},
         )
@@ -238,10 +223,12 @@ def read_json(raw: bytes, depth_max: int) -> Any:
         raise
     except json.JSONDecodeError as exc:
         raise Refused(
-            400, "malformed_json", f"the body is not valid JSON: {exc.msg} at position {exc.pos}", {"position": exc.pos}
+            Refusal.MALFORMED_JSON,
+            f"the body is not valid JSON: {exc.msg} at position {exc.pos}",
+            {"position": exc.pos},
         ) from None
     except (ValueError, RecursionError) as exc:  # e.g. an integer of more digits than Python converts
-        raise Refused(400, "malformed_json", f"the body is not JSON this API takes: {exc}") from None
+        raise Refused(Refusal.MALFORMED_JSON, f"the body is not JSON this API takes: {exc}") from None
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -252,7 +239,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     for key, _ in pairs:
         if key in seen:
             raise Refused(
-                400, "duplicate_key", f"the key {key[:100]!r} appears twice in one object", {"key": key[:100]}
+                Refusal.DUPLICATE_KEY, f"the key {key[:100]!r} appears twice in one object", {"key": key[:100]}
             )
         seen.add(key)
     raise AssertionError("a shorter dict has a repeated key")
@@ -261,20 +248,20 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _finite(text: str) -> Decimal:
     """Exact; but only what a double could hold, as any JSON reader on the way must read it too."""
     if not math.isfinite(float(text)):
-        raise Refused(400, "invalid_number", f"the number {text[:40]} is out of range", {"number": text[:40]})
+        raise Refused(Refusal.INVALID_NUMBER, f"the number {text[:40]} is out of range", {"number": text[:40]})
     return Decimal(text)
 
 
 def _integer(text: str) -> int:
     if len(text) > INTEGER_DIGITS_MAX:
         raise Refused(
-            400, "invalid_number", f"an integer of {len(text)} digits is out of range", {"number": text[:40] + "..."}
+            Refusal.INVALID_NUMBER, f"an integer of {len(text)} digits is out of range", {"number": text[:40] + "..."}
         )
     return int(text)
 
 
 def _no_constant(text: str) -> float:
-    raise Refused(400, "malformed_json", f"{text} is not a JSON value")
+    raise Refused(Refusal.MALFORMED_JSON, f"{text} is not a JSON value")
 
 
 class _GuardedJsonRequest(Request):

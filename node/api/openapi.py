@@ -15,13 +15,14 @@ from fastapi.routing import APIRoute
 from node.api import deps
 from node.api.errors import CODES, ERROR_SCHEMA, GUARD_CODES
 from node.api.schemas import EXACT_BOUNDS
+from node.errors import Refusal
 
 _BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 
 
-def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
+def responses(*codes: Refusal) -> dict[int | str, dict[str, Any]]:
     """OpenAPI responses for ``codes`` (each in :data:`CODES`), one per status, each listing its codes."""
-    by_status: dict[int, list[str]] = {}
+    by_status: dict[int, list[Refusal]] = {}
     for code in dict.fromkeys(codes):
         by_status.setdefault(CODES[code][0], []).append(code)
     return {
@@ -43,8 +44,10 @@ def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _declared(route: APIRoute) -> list[str]:
-    return [code for r in route.responses.values() if isinstance(r, dict) for code in r.get("x-error-codes", ())]
+def _declared(route: APIRoute) -> list[Refusal]:
+    return [
+        Refusal(code) for r in route.responses.values() if isinstance(r, dict) for code in r.get("x-error-codes", ())
+    ]
 
 
 def _role_checked(route: APIRoute) -> bool:
@@ -65,17 +68,17 @@ def document(router: APIRouter) -> APIRouter:
     for route in router.routes:
         if not isinstance(route, APIRoute):
             continue
-        codes: list[str] = []
+        codes: list[Refusal] = []
         if route.path.startswith("/v1"):
-            codes.append("unauthorized")
+            codes.append(Refusal.UNAUTHORIZED)
         if _role_checked(route):
-            codes.append("forbidden")
+            codes.append(Refusal.FORBIDDEN)
         if "POST" in (route.methods or ()):
             codes += GUARD_CODES
         if any(p.alias == "Idempotency-Key" for p in route.dependant.header_params):
-            codes.append("idempotency_key_reused")
+            codes.append(Refusal.IDEMPOTENCY_KEY_REUSED)
         if route.body_field is not None or route.dependant.path_params or route.dependant.query_params:
-            codes.append("invalid_request")
+            codes.append(Refusal.INVALID_REQUEST)
         codes += _declared(route)
         kept = {s: r for s, r in route.responses.items() if not (isinstance(r, dict) and "x-error-codes" in r)}
         route.responses = kept | responses(*codes)

@@ -36,9 +36,9 @@ from node.faults import failpoint
 from node.pipeline.stages import RESOLVED_EVENTS
 from node.store.db import Store, insert_rows
 from node.store.models import ChainEvent, ChainTx, EscrowBatch, SeenBlock, Transfer
-from node.transfers import WATCHED, Transitions, lock_for_update, transition, uetr_of
+from node.transitions import WATCHED, Transitions, lock_for_update, transition
 from settlement.chain._abi import decode
-from settlement.eip712 import checksum_address
+from settlement.eip712 import checksum_address, uetr_of
 from settlement.errors import ChainError
 from settlement.lifecycle import TransferStatus
 from settlement.manifest import Manifest

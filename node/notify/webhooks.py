@@ -81,7 +81,7 @@ class Reported(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """A transfer accepted in this transaction, before its row is read back (see ``node.transfers.accept``)."""
+    """A transfer accepted in this transaction, before its row is read back (see ``node.intake.accept``)."""
 
     id: str
     bank_id: int

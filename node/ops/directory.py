@@ -6,8 +6,8 @@ from eth_utils.address import to_checksum_address
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from node.api.errors import Conflict, Unprocessable
 from node.auth import issue_bank_key
+from node.errors import Refusal, Refused
 from node.store.models import Bank
 from settlement import money
 from settlement.manifest import Manifest
@@ -27,14 +27,12 @@ def onboard(
     """Add a participant; a bank gets an API key, returned here once (only its hash is kept)."""
     for code in currencies:
         if code not in manifest.assets:
-            raise Unprocessable(
-                f"{code} is not settled on this network", {"field": "currencies"}, code="unknown_currency"
-            )
+            raise Refused(Refusal.UNKNOWN_CURRENCY, f"{code} is not settled on this network", {"field": "currencies"})
     if bic[4:6] != country:
-        raise Unprocessable(f"BIC {bic} is for country {bic[4:6]}, not {country}", code="bic_country_mismatch")
+        raise Refused(Refusal.BIC_COUNTRY_MISMATCH, f"BIC {bic} is for country {bic[4:6]}, not {country}")
     address = to_checksum_address(address)
     if session.execute(select(Bank).where((Bank.bic == bic) | (Bank.address == address))).first():
-        raise Conflict(f"a participant with BIC {bic} or address {address} exists", code="bank_exists")
+        raise Refused(Refusal.BANK_EXISTS, f"a participant with BIC {bic} or address {address} exists")
     bank = Bank(
         name=name,
         bic=bic,

@@ -29,19 +29,12 @@ from fx.errors import FxError
 from fx.quotes import LockedQuote, QuoteEngine
 from node import metrics
 from node.chain.sender import LIVE, TxSender
+from node.intake import instruction_of, signature_of
 from node.ops import audit_log
 from node.ops.rules import Exposures, RulesInForce, facts_of
 from node.store.db import Store, update_rows
 from node.store.models import Bank, ChainEvent, ChainTx, EscrowBatch, NetworkState, Quote, Transfer
-from node.transfers import (
-    Transitions,
-    instruction_of,
-    lock_columns,
-    lock_for_update,
-    signature_of,
-    transition,
-    uetr_of,
-)
+from node.transitions import Transitions, lock_columns, lock_for_update, transition
 from settlement.chain import decode_revert
 from settlement.chain.vault import (
     Action,
@@ -52,6 +45,7 @@ from settlement.chain.vault import (
     escrow_batch_calldata,
     resolve_batch_calldata,
 )
+from settlement.eip712 import uetr_of
 from settlement.errors import ContractError
 from settlement.lifecycle import TransferStatus
 from settlement.risk import Decision, Outcome

@@ -18,7 +18,6 @@ import time
 import uuid
 
 from node import metrics
-from node.api.deps import Services
 from node.chain.sender import SenderSettings, TxSender
 from node.chain.watcher import Watcher, WatcherSettings
 from node.notify.webhooks import Deliverer, WebhookSettings
@@ -26,6 +25,7 @@ from node.ops.reconcile import reconcile
 from node.ops.rules import RulesInForce
 from node.ops.switches import Switches
 from node.pipeline.stages import Pipeline, PipelineSettings
+from node.services import Services
 from node.store.models import Lease
 
 log = logging.getLogger("corridor.worker")

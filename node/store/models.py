@@ -150,7 +150,7 @@ class Transfer(Base):
         back_populates="transfer", order_by="TransferEvent.id", viewonly=True
     )
     """The history, read only: its rows are inserted together with the change they record
-    (:class:`node.transfers.Transitions`), and a transfer is never deleted."""
+    (:class:`node.transitions.Transitions`), and a transfer is never deleted."""
 
     __table_args__ = (
         UniqueConstraint("debtor", "nonce", name="uq_transfers_debtor_nonce"),

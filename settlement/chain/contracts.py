@@ -33,7 +33,7 @@ from settlement.errors import (
     contract_error_class,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS_DIR = ROOT / "artifacts"
 
 RPC_TIMEOUT_S = 10

@@ -19,8 +19,8 @@ from fx.pricing import Pricing
 from fx.quotes import QuoteEngine, QuoteSigner
 from fx.rates import Rate, to_fixed
 from node.api.app import create_app
-from node.api.deps import Services
 from node.config import NodeSettings
+from node.services import Services
 from node.store.db import Store
 from node.store.models import Transfer
 from settlement.chain.keys import devnet_key

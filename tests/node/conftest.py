@@ -22,11 +22,10 @@ from web3 import HTTPProvider, Web3
 from fx.config import load_pricing
 from fx.quotes import QuoteEngine, QuoteSigner
 from node.api.app import create_app
-from node.api.deps import Services
 from node.bank.client import BankClient
 from node.config import NodeSettings
 from node.pipeline.worker import Worker
-from node.services import role_key
+from node.services import Services, role_key
 from node.store.db import Store
 from node.store.models import Transfer
 from scripts.devnet import Devnet, free_port

@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from node.api.deps import Services
 from node.auth import Principal
 from node.idempotency import lookup, remember, request_hash
+from node.services import Services
 
 ATTEMPTS_MAX = 3
 

@@ -15,17 +15,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from node import transfers
-from node.api.deps import IdempotencyKey, Operator, RawBody, ReadSession, Services, ServicesDep
-from node.api.errors import Conflict, NotFound, Unprocessable
+from node import transfers, transitions
+from node.api import views
+from node.api.deps import IdempotencyKey, Operator, RawBody, ReadSession, ServicesDep
 from node.api.guard import JsonRoute
 from node.api.openapi import responses
 from node.api.routes._idempotent import run_post
 from node.api.schemas import Address, BankPublic, CurrencyCode, TransferPublic
 from node.auth import Principal, Role
+from node.errors import Refusal, Refused
 from node.ops import audit_log, directory
 from node.ops.reconcile import last_run, open_mismatches, reconcile
 from node.ops.rules import store_rules
+from node.services import Services
 from node.store.models import Bank, NetworkState, RiskRulesVersion, Transfer
 from settlement import money
 from settlement.errors import ChainError, CorridorError
@@ -64,7 +66,7 @@ class Switch(BaseModel):
     status_code=201,
     response_model=BankCreated,
     summary="Add a bank to the directory",
-    responses=responses("unknown_currency", "bic_country_mismatch", "bank_exists"),
+    responses=responses(Refusal.UNKNOWN_CURRENCY, Refusal.BIC_COUNTRY_MISMATCH, Refusal.BANK_EXISTS),
 )
 def onboard(
     body: BankCreate, svc: ServicesDep, who: Operator, request: Request, raw: RawBody, key: IdempotencyKey = None
@@ -107,7 +109,7 @@ class NetworkPaused(BaseModel):
         "transfers not yet escrowed (code bank_frozen). The node's worker then sends the vault's `setFrozen` with "
         "the operator's key; `frozen_on_chain` follows when it is confirmed."
     ),
-    responses=responses("not_found"),
+    responses=responses(Refusal.NOT_FOUND),
 )
 def freeze(
     bic: str, body: Switch, svc: ServicesDep, who: Operator, request: Request, raw: RawBody, key: IdempotencyKey = None
@@ -146,7 +148,7 @@ def pause(
 def _bank(session: Session, bic: str) -> Bank:
     bank = session.execute(select(Bank).where(Bank.bic == bic)).scalar_one_or_none()
     if bank is None:
-        raise NotFound(f"no bank {bic}")
+        raise Refused(Refusal.NOT_FOUND, f"no bank {bic}")
     return bank
 
 
@@ -205,7 +207,7 @@ class RulesPublic(BaseModel):
         "document; limits not given are kept. The document is checked whole and stored as a new version (its "
         "comments are not kept by this edit; upload the document itself to keep them)."
     ),
-    responses=responses("not_found", "unknown_currency", "invalid_amount", "invalid_rules"),
+    responses=responses(Refusal.NOT_FOUND, Refusal.UNKNOWN_CURRENCY, Refusal.INVALID_AMOUNT, Refusal.INVALID_RULES),
 )
 def set_limits(
     bic: str,
@@ -225,17 +227,15 @@ def set_limits(
         for name, amounts in body.model_dump(exclude_none=True).items():
             for code, amount in amounts.items():
                 if code not in svc.manifest.assets:
-                    raise Unprocessable(
-                        f"{code} is not settled on this network", {"field": f"{name}.{code}"}, code="unknown_currency"
+                    raise Refused(
+                        Refusal.UNKNOWN_CURRENCY, f"{code} is not settled on this network", {"field": f"{name}.{code}"}
                     )
                 try:
                     money.to_minor(amount, code)
                 except CorridorError as exc:
-                    raise Unprocessable(str(exc), {"field": f"{name}.{code}"}, code="invalid_amount") from None
+                    raise Refused(Refusal.INVALID_AMOUNT, str(exc), {"field": f"{name}.{code}"}) from None
                 if amount.strip().startswith("-"):
-                    raise Unprocessable(
-                        "a limit cannot be negative", {"field": f"{name}.{code}"}, code="invalid_amount"
-                    )
+                    raise Refused(Refusal.INVALID_AMOUNT, "a limit cannot be negative", {"field": f"{name}.{code}"})
             own.setdefault(name, {}).update(amounts)
         rules = _check_rules(svc, yaml.safe_dump(document, sort_keys=False))
         version = store_rules(session, rules, f"admin API: limits of {bic}", OPERATOR)
@@ -266,7 +266,7 @@ def get_rules(session: ReadSession, _: Operator) -> RulesPublic:
         "and `details.line` and `details.reason`, and the rules in force stay as they were. Relative sanctions-list "
         "paths are read from the directory of `CORRIDOR_NODE_RISK_RULES` (else the data directory)."
     ),
-    responses=responses("invalid_rules"),
+    responses=responses(Refusal.INVALID_RULES),
 )
 def set_rules(
     body: RulesIn, svc: ServicesDep, who: Operator, request: Request, raw: RawBody, key: IdempotencyKey = None
@@ -286,8 +286,8 @@ def _check_rules(svc: Services, text: str) -> RiskRules:
     try:
         return load_rules(text, svc.manifest.assets, source="rules", base_dir=_rules_dir(svc))
     except RulesError as exc:
-        raise Unprocessable(
-            str(exc), {"line": exc.line, "reason": exc.reason, "source": exc.source}, code="invalid_rules"
+        raise Refused(
+            Refusal.INVALID_RULES, str(exc), {"line": exc.line, "reason": exc.reason, "source": exc.source}
         ) from None
 
 
@@ -317,14 +317,14 @@ class ReviewPage(BaseModel):
 @router.get("/reviews", response_model=ReviewPage, summary="Transfers held for review (escrowed, not settled)")
 def reviews(session: ReadSession, _: Operator) -> ReviewPage:
     rows = session.scalars(select(Transfer).where(Transfer.review == "pending").order_by(Transfer.created_at))
-    return ReviewPage(data=[transfers.public(t) for t in rows])
+    return ReviewPage(data=[views.transfer_public(t) for t in rows])
 
 
 @router.post(
     "/reviews/{transfer_id}/approve",
     response_model=TransferPublic,
     summary="Approve a held transfer: it settles",
-    responses=responses("not_found", "not_in_review"),
+    responses=responses(Refusal.NOT_FOUND, Refusal.NOT_IN_REVIEW),
 )
 def approve(
     transfer_id: str,
@@ -348,7 +348,7 @@ def approve(
         "An escrowed transfer is refunded to the debtor at once (the operator's key may refund before the deadline) "
         "and ends REFUNDED with code review_rejected; one not yet escrowed ends REJECTED with that code."
     ),
-    responses=responses("not_found", "not_in_review"),
+    responses=responses(Refusal.NOT_FOUND, Refusal.NOT_IN_REVIEW),
 )
 def reject(
     transfer_id: str,
@@ -366,10 +366,10 @@ def reject(
 
 def _decide(session: Session, transfer_id: str, decision: str, note: str) -> dict[str, Any]:
     t = transfers.get_visible(session, Principal(Role.OPERATOR), transfer_id)
-    t = transfers.lock_for_update(session, [t.id])[t.id]
+    t = transitions.lock_for_update(session, [t.id])[t.id]
     if t.review != "pending":
-        raise Conflict(
-            f"transfer {t.id} is not waiting for review (review: {t.review or 'never held'})", code="not_in_review"
+        raise Refused(
+            Refusal.NOT_IN_REVIEW, f"transfer {t.id} is not waiting for review (review: {t.review or 'never held'})"
         )
     now = dt.datetime.now(dt.UTC)
     t.review, t.reviewed_at = decision, now
@@ -377,10 +377,10 @@ def _decide(session: Session, transfer_id: str, decision: str, note: str) -> dic
     t.review_reason = f"{t.review_reason}; {why}"
     audit_log.append(session, OPERATOR, f"review.{decision}", f"transfer:{t.id}", {"note": note, "status": t.status})
     if decision == "rejected" and t.status == S.RECEIVED.value and t.batch_id is None:
-        transfers.transition(session, t, S.REJECTED, why, code="review_rejected", actor=OPERATOR)
+        transitions.transition(session, t, S.REJECTED, why, code="review_rejected", actor=OPERATOR)
     else:
         t.status_reason, t.status_code, t.updated_at = why, f"review_{decision}", now
-    return transfers.public(t).model_dump(mode="json")
+    return views.transfer_public(t).model_dump(mode="json")
 
 
 # ====================================================================== reconciliation
@@ -413,13 +413,13 @@ def reconciliation(session: ReadSession, _: Operator) -> ReconciliationPublic:
     response_model=ReconciliationPublic,
     summary="Reconcile the store with the chain now",
     description="Runs at once (as `corridor reconcile` does) and answers with what it found. Nothing is corrected.",
-    responses=responses("chain_unreachable"),
+    responses=responses(Refusal.CHAIN_UNREACHABLE),
 )
 def reconcile_now(svc: ServicesDep, _: Operator) -> ReconciliationPublic:
     try:
         reconcile(svc.store, svc.settings.rpc_url, svc.manifest, svc.settings.confirmations, "operator")
     except (ChainError, OSError, httpx.HTTPError) as exc:
-        raise Conflict(f"the chain could not be read: {exc}", code="chain_unreachable") from None
+        raise Refused(Refusal.CHAIN_UNREACHABLE, f"the chain could not be read: {exc}") from None
     with svc.store.transaction(write=False) as session:
         return _reconciliation(session)
 

@@ -10,10 +10,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from node.api.deps import CurrentBank, CurrentPrincipal, ReadSession, ServicesDep
-from node.api.errors import ApiError
 from node.api.guard import JsonRoute
 from node.api.openapi import responses
 from node.api.schemas import TRANSFER_BATCH_MAX, BalancePublic, BankPublic
+from node.errors import Refusal, Refused
 from node.store.models import Bank, Transfer
 from settlement.chain import interface
 from settlement.errors import ChainError
@@ -22,10 +22,6 @@ from settlement.typed_data import describe
 
 router = APIRouter(prefix="/v1", tags=["directory"], route_class=JsonRoute)
 log = logging.getLogger("corridor.api")
-
-
-class ChainUnavailable(ApiError):
-    status_code, code = 503, "chain_unavailable"
 
 
 @router.get("/banks", response_model=list[BankPublic], summary="The directory of banks and liquidity providers")
@@ -38,13 +34,13 @@ def banks(session: ReadSession, _: CurrentPrincipal) -> list[BankPublic]:
     "/balances",
     response_model=list[BalancePublic],
     summary="Your available and escrowed balances, per currency, from the chain",
-    responses=responses("chain_unavailable"),
+    responses=responses(Refusal.CHAIN_UNAVAILABLE),
 )
 def balances(session: ReadSession, who: CurrentBank, svc: ServicesDep) -> list[BalancePublic]:
     bank = session.get(Bank, who.bank_id)
     assert bank is not None
     if svc.vault is None:
-        raise ChainUnavailable("this node has no chain connection")
+        raise Refused(Refusal.CHAIN_UNAVAILABLE, "this node has no chain connection")
     out = []
     try:
         for code in bank.currencies:
@@ -59,7 +55,7 @@ def balances(session: ReadSession, who: CurrentBank, svc: ServicesDep) -> list[B
                 )
             )
     except ChainError as exc:
-        raise ChainUnavailable(f"the chain did not answer: {exc}") from None
+        raise Refused(Refusal.CHAIN_UNAVAILABLE, f"the chain did not answer: {exc}") from None
     return out
 
 

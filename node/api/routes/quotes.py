@@ -13,6 +13,7 @@ from node.api.guard import JsonRoute
 from node.api.openapi import responses
 from node.api.routes._idempotent import run_post
 from node.api.schemas import QuoteCreate, QuotePublic
+from node.errors import Refusal
 from node.store.models import Quote
 
 router = APIRouter(prefix="/v1/quotes", tags=["quotes"], route_class=JsonRoute)
@@ -29,7 +30,7 @@ router = APIRouter(prefix="/v1/quotes", tags=["quotes"], route_class=JsonRoute)
         "(18 decimals), both amounts in minor units, the fee, the liquidity provider, the expiry, the rate's source "
         "and as-of time, and the oracle's EIP-712 signature."
     ),
-    responses=responses("rate_unavailable", "invalid_fx_request"),
+    responses=responses(Refusal.RATE_UNAVAILABLE, Refusal.INVALID_FX_REQUEST),
 )
 def create_quote(
     body: QuoteCreate, svc: ServicesDep, who: CurrentBank, request: Request, raw: RawBody, key: IdempotencyKey = None

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from node import transfers
-from node.api.deps import CurrentBank, IdempotencyKey, RawBody, Reader, ReadSession, Services, ServicesDep
-from node.api.errors import INTAKE_CODES, ApiError
+from node import intake, transfers
+from node.api import views
+from node.api.deps import CurrentBank, IdempotencyKey, RawBody, Reader, ReadSession, ServicesDep
+from node.api.errors import INTAKE_CODES, status_of
 from node.api.guard import JsonRoute
 from node.api.openapi import responses
 from node.api.routes._idempotent import run_post
@@ -25,15 +26,17 @@ from node.api.schemas import (
     TransferPage,
     TransferPublic,
 )
+from node.errors import Refusal, Refused
 from node.faults import failpoint
+from node.services import Services
 from settlement.lifecycle import TransferStatus
 
 router = APIRouter(prefix="/v1/transfers", tags=["transfers"], route_class=JsonRoute)
 
 
-def _accept_context(svc: Services, items: list[TransferCreate]) -> transfers.AcceptContext:
+def _accept_context(svc: Services, items: list[TransferCreate]) -> intake.AcceptContext:
     pairs = [(t.instruction.sell_currency, t.instruction.buy_currency) for t in items]
-    return transfers.AcceptContext(
+    return intake.AcceptContext(
         domain=svc.domain,
         currencies=frozenset(svc.manifest.assets),
         now_s=int(dt.datetime.now(dt.UTC).timestamp()),
@@ -59,13 +62,13 @@ def submit(
     body: TransferCreate, svc: ServicesDep, who: CurrentBank, request: Request, raw: RawBody, key: IdempotencyKey = None
 ) -> JSONResponse:
     ctx = _accept_context(svc, [body])
-    verified = [transfers.verify(body, svc.domain)]
+    verified = [intake.verify(body, svc.domain)]
 
     def work(session: Session) -> dict[str, Any]:
-        [result] = transfers.accept(session, who, verified, ctx)
-        if isinstance(result, ApiError):
+        [result] = intake.accept(session, who, verified, ctx)
+        if isinstance(result, Refused):
             raise result
-        return transfers.public(transfers.get_visible(session, who, result)).model_dump(mode="json")
+        return views.transfer_public(transfers.get_visible(session, who, result)).model_dump(mode="json")
 
     response = run_post(svc, who, request, raw, key, 202, work)
     failpoint("after_accept")  # committed, the 202 not yet sent
@@ -94,16 +97,16 @@ def submit_batch(
     key: IdempotencyKey = None,
 ) -> JSONResponse:
     ctx = _accept_context(svc, body.transfers)
-    verified = [transfers.verify(item, svc.domain) for item in body.transfers]
+    verified = [intake.verify(item, svc.domain) for item in body.transfers]
 
     def work(session: Session) -> dict[str, Any]:
         results = []
-        for item, outcome in zip(body.transfers, transfers.accept(session, who, verified, ctx), strict=True):
-            if isinstance(outcome, ApiError):
+        for item, outcome in zip(body.transfers, intake.accept(session, who, verified, ctx), strict=True):
+            if isinstance(outcome, Refused):
                 results.append(
                     TransferBatchItem(
                         id=str(item.instruction.id),
-                        status_code=outcome.status_code,
+                        status_code=status_of(outcome),
                         error={"code": outcome.code, "message": str(outcome), "details": outcome.details},
                     )
                 )
@@ -123,17 +126,17 @@ def submit_batch(
     "/{transfer_id}",
     response_model=TransferPublic,
     summary="A transfer, its history and chain references",
-    responses=responses("not_found"),
+    responses=responses(Refusal.NOT_FOUND),
 )
 def get_transfer(transfer_id: str, session: ReadSession, who: Reader) -> TransferPublic:
-    return transfers.public(transfers.get_visible(session, who, transfer_id), transfers.chain_head(session))
+    return views.transfer_public(transfers.get_visible(session, who, transfer_id), transfers.chain_head(session))
 
 
 @router.get(
     "",
     response_model=TransferPage,
     summary="Your transfers, newest first, by cursor",
-    responses=responses("bad_cursor"),
+    responses=responses(Refusal.BAD_CURSOR),
 )
 def list_transfers(
     session: ReadSession,
@@ -149,14 +152,14 @@ def list_transfers(
         session, who, min(limit, svc.settings.page_size_max), cursor, status, created_from, created_to
     )
     head = transfers.chain_head(session)
-    return TransferPage(data=[transfers.public(t, head) for t in rows], next_cursor=next_cursor)
+    return TransferPage(data=[views.transfer_public(t, head) for t in rows], next_cursor=next_cursor)
 
 
 @router.post(
     "/{transfer_id}/cancel",
     response_model=TransferPublic,
     summary="Cancel a transfer not yet escrowed",
-    responses=responses("not_found", "not_cancellable"),
+    responses=responses(Refusal.NOT_FOUND, Refusal.NOT_CANCELLABLE),
 )
 def cancel(
     transfer_id: str, svc: ServicesDep, who: CurrentBank, request: Request, raw: RawBody, key: IdempotencyKey = None
@@ -168,5 +171,5 @@ def cancel(
         raw,
         key,
         200,
-        lambda session: transfers.public(transfers.cancel(session, who, transfer_id)).model_dump(mode="json"),
+        lambda session: views.transfer_public(transfers.cancel(session, who, transfer_id)).model_dump(mode="json"),
     )

@@ -12,11 +12,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from node.api.deps import CurrentBank, IdempotencyKey, RawBody, ReadSession, ServicesDep
-from node.api.errors import NotFound
 from node.api.guard import JsonRoute
 from node.api.openapi import responses
 from node.api.routes._idempotent import run_post
 from node.auth import Principal
+from node.errors import Refusal, Refused
 from node.notify.webhooks import new_secret
 from node.ops import audit_log
 from node.store.models import Webhook, WebhookDelivery
@@ -77,7 +77,7 @@ def register(
     "",
     response_model=WebhookPublic,
     summary="Your callback URL and how its deliveries went",
-    responses=responses("not_found"),
+    responses=responses(Refusal.NOT_FOUND),
 )
 def show(session: ReadSession, who: CurrentBank) -> WebhookPublic:
     hook = _registered(session, who)
@@ -97,7 +97,7 @@ def show(session: ReadSession, who: CurrentBank) -> WebhookPublic:
         "Nothing more is sent; deliveries still pending are dropped (marked failed, `last_error` says why). "
         "Register again (POST) to start anew, with a new secret."
     ),
-    responses=responses("not_found"),
+    responses=responses(Refusal.NOT_FOUND),
 )
 def remove(svc: ServicesDep, who: CurrentBank) -> Response:
     with svc.store.transaction() as session:
@@ -115,5 +115,5 @@ def remove(svc: ServicesDep, who: CurrentBank) -> Response:
 def _registered(session: Session, who: Principal) -> Webhook:
     hook = session.scalar(select(Webhook).where(Webhook.bank_id == who.bank_id))
     if hook is None:
-        raise NotFound("no webhook registered: POST /v1/webhooks")
+        raise Refused(Refusal.NOT_FOUND, "no webhook registered: POST /v1/webhooks")
     return hook
