@@ -13,7 +13,7 @@ from node.auth import Principal, Role
 from node.errors import Refusal, Refused
 from node.store.models import SeenBlock, Transfer
 from node.transitions import transition
-from settlement.lifecycle import TransferStatus
+from settlement.lifecycle import ReasonCode, TransferStatus
 
 
 def cancel(session: Session, principal: Principal, transfer_id: str) -> Transfer:
@@ -28,7 +28,7 @@ def cancel(session: Session, principal: Principal, transfer_id: str) -> Transfer
         transfer,
         TransferStatus.REJECTED,
         "cancelled by the bank",
-        code="cancelled",
+        code=ReasonCode.CANCELLED,
         actor=f"bank:{principal.bic}",
     )
     return transfer

@@ -19,7 +19,7 @@ from node.notify import webhooks
 from node.ops import audit_log
 from node.store.db import insert_rows, update_rows
 from node.store.models import Transfer, TransferEvent, WebhookDelivery
-from settlement.lifecycle import TransferStatus, check_transition
+from settlement.lifecycle import ReasonCode, TransferStatus, check_transition
 
 LOCK_CHUNK = 500
 """Ids per ``SELECT ... FOR UPDATE`` (SQLite binds at most 32,766 parameters per statement)."""
@@ -115,7 +115,7 @@ class Transitions:
         status: TransferStatus,
         reason: str,
         ref: OnChain | None = None,
-        code: str = "",
+        code: ReasonCode | str = "",
         actor: str = "node",
         values: Mapping[str, Any] | None = None,
     ) -> None:
@@ -176,7 +176,7 @@ def transition(
     status: TransferStatus,
     reason: str,
     ref: OnChain | None = None,
-    code: str = "",
+    code: ReasonCode | str = "",
     actor: str = "node",
 ) -> None:
     """One state change, written at once (see :class:`Transitions` for many)."""

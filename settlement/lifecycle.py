@@ -44,6 +44,79 @@ ALLOWED: dict[TransferStatus, frozenset[TransferStatus]] = {
 }
 
 
+class ReasonCode(StrEnum):
+    """Why a transfer is where it is: the ``code`` of its status and of each history entry.
+
+    RECEIVED at intake has no code (an empty string). A position the vault refused carries the
+    vault's custom error name instead (for example ``InstructionNonceUsed``), as decoded from
+    the revert.
+    """
+
+    CANCELLED = "cancelled"
+    ESCROWED = "escrowed"
+    SETTLED = "settled"
+    FINAL = "final"
+    REFUNDED = "refunded"
+    REORG = "reorg"
+    DEADLINE_PASSED = "deadline_passed"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    BANK_FROZEN = "bank_frozen"
+    ESCROW_FAILED = "escrow_failed"
+    REVIEW_REJECTED = "review_rejected"
+    # The risk engine's decisions (see settlement.risk).
+    APPROVED = "approved"
+    SANCTIONS_BIC = "sanctions_bic"
+    SANCTIONS_COUNTRY = "sanctions_country"
+    SANCTIONS_NAME = "sanctions_name"
+    CORRIDOR_PAIR = "corridor_pair"
+    CORRIDOR_COUNTRY = "corridor_country"
+    LIMIT_PER_TRANSFER = "limit_per_transfer"
+    DAILY_OUTFLOW = "daily_outflow"
+    NET_DEBIT_CAP = "net_debit_cap"
+    VELOCITY_PER_MINUTE = "velocity_per_minute"
+    NEW_BENEFICIARY_BURST = "new_beneficiary_burst"
+    REVIEW_AMOUNT = "review_amount"
+    REVIEW_SCREENING = "review_screening"
+
+
+class ReviewState(StrEnum):
+    """A transfer the risk rules held for the operator: waiting, or decided."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class TxKind(StrEnum):
+    """What a transaction the node signs does."""
+
+    ESCROW = "escrow"
+    RESOLVE = "resolve"
+    SWITCH = "switch"
+    """An operator's freeze, unfreeze, pause or resume."""
+
+
+class TxStatus(StrEnum):
+    """A signed transaction's fate: ``signed -> sent -> mined -> confirmed``, or ``failed``
+    (mined and reverted) or ``dropped`` (its nonce went to another transaction)."""
+
+    SIGNED = "signed"
+    SENT = "sent"
+    MINED = "mined"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    DROPPED = "dropped"
+
+
+LIVE_TX = (TxStatus.SIGNED, TxStatus.SENT, TxStatus.MINED)
+"""Statuses of a transaction whose outcome is not settled yet."""
+
+
+class ParticipantKind(StrEnum):
+    BANK = "bank"
+    LIQUIDITY_PROVIDER = "lp"
+
+
 class TransitionError(CorridorError, ValueError):
     """A transfer was asked to move to a state it cannot reach from where it is."""
 

@@ -39,11 +39,11 @@ from node.store.db import Store
 from node.store.models import ChainTx
 from settlement.chain import decode_revert
 from settlement.errors import ChainError
+from settlement.lifecycle import LIVE_TX, TxStatus
 
 log = logging.getLogger("corridor.sender")
 
-LIVE = ("signed", "sent", "mined")
-"""Statuses of a transaction whose outcome is not settled yet."""
+LIVE = LIVE_TX
 _KNOWN = ("already known", "nonce too low", "already imported", "known transaction", "already in the pool")
 _FEE_FIELDS = ("maxFeePerGas", "maxPriorityFeePerGas", "gasPrice")
 BUMP_NUMERATOR, BUMP_DENOMINATOR = 9, 8  # +12.5%
@@ -134,7 +134,7 @@ class TxSender:
                 kind=kind,
                 sender=self.address,
                 nonce=self._next_nonce,
-                status="signed",
+                status=TxStatus.SIGNED,
                 tx_hash=tx_hash,
                 hashes=[tx_hash],
                 raw=raw,
@@ -158,7 +158,7 @@ class TxSender:
     def _sync_nonce(self, session: Session) -> int:
         chain = int(self.w3.eth.get_transaction_count(self.address, "pending"))
         stored = session.scalar(
-            select(func.max(ChainTx.nonce)).where(ChainTx.sender == self.address, ChainTx.status != "dropped")
+            select(func.max(ChainTx.nonce)).where(ChainTx.sender == self.address, ChainTx.status != TxStatus.DROPPED)
         )
         return max(chain, -1 if stored is None else stored + 1)
 
@@ -223,8 +223,8 @@ class TxSender:
                 sent, self._sent = self._sent, {}
             for tx in live:
                 at = sent.get(tx.id)
-                if at is not None and tx.status in ("signed", "sent"):
-                    tx.status, tx.sent_at, tx.updated_at = "sent", at, at
+                if at is not None and tx.status in (TxStatus.SIGNED, TxStatus.SENT):
+                    tx.status, tx.sent_at, tx.updated_at = TxStatus.SENT, at, at
             if not live:
                 return []
             # Read the count before the receipts: a nonce counted as used here is in a block
@@ -233,7 +233,7 @@ class TxSender:
             floor: dict[str, int] | None = None
             now = dt.datetime.now(dt.UTC)
             for tx in live:
-                if tx.status == "mined" and tx.block_number is not None:
+                if tx.status == TxStatus.MINED and tx.block_number is not None:
                     if head - tx.block_number + 1 < self.settings.confirmations:
                         continue  # not deep enough yet; a reorganisation meanwhile is the watcher's to report
                 receipt = self._receipt(tx.hashes)
@@ -241,23 +241,23 @@ class TxSender:
                     block = int(receipt["blockNumber"], 16)
                     tx.tx_hash, tx.block_number, tx.updated_at = str(receipt["transactionHash"]).lower(), block, now
                     if int(receipt["status"], 16) == 0:
-                        tx.status, tx.error = "failed", self._revert_reason(tx.request, block)
-                        metrics.TXS_ENDED.labels("failed").inc()
+                        tx.status, tx.error = TxStatus.FAILED, self._revert_reason(tx.request, block)
+                        metrics.TXS_ENDED.labels(TxStatus.FAILED.value).inc()
                         ended.append(tx)
                     elif head - block + 1 >= self.settings.confirmations:
-                        tx.status = "confirmed"
+                        tx.status = TxStatus.CONFIRMED
                         self.confirmed.append((tx.tx_hash, block, tx.kind))
                     else:
-                        tx.status = "mined"
+                        tx.status = TxStatus.MINED
                     continue
-                if tx.status == "mined":  # its block is no longer in the chain: send it again
-                    tx.status, tx.block_number, tx.sent_at, tx.updated_at = "sent", None, None, now
-                if tx.status == "signed" or tx.sent_at is None:
+                if tx.status == TxStatus.MINED:  # its block is no longer in the chain: send it again
+                    tx.status, tx.block_number, tx.sent_at, tx.updated_at = TxStatus.SENT, None, None, now
+                if tx.status == TxStatus.SIGNED or tx.sent_at is None:
                     to_send.append(tx.id)
                 elif chain_nonce > tx.nonce:
-                    tx.status, tx.updated_at = "dropped", now
+                    tx.status, tx.updated_at = TxStatus.DROPPED, now
                     tx.error = f"nonce {tx.nonce} was used by a transaction this node did not sign"
-                    metrics.TXS_ENDED.labels("dropped").inc()
+                    metrics.TXS_ENDED.labels(TxStatus.DROPPED.value).inc()
                     ended.append(tx)
                 elif (now - tx.sent_at).total_seconds() > self.settings.lookup_after_s and not self._known(tx.tx_hash):
                     log.info("tx %s (nonce %s) is no longer known to the node: sent again", tx.id, tx.nonce)

@@ -40,7 +40,7 @@ from node.transitions import WATCHED, Transitions, lock_for_update, transition
 from settlement.chain._abi import decode
 from settlement.eip712 import checksum_address, uetr_of
 from settlement.errors import ChainError
-from settlement.lifecycle import TransferStatus
+from settlement.lifecycle import ReasonCode, ReviewState, TransferStatus, TxKind, TxStatus
 from settlement.manifest import Manifest
 
 log = logging.getLogger("corridor.watcher")
@@ -197,7 +197,7 @@ class Watcher:
         logs (reported of geth and Erigon). Read from the checkpoint onwards, such a miss would
         never be read again, and the transfers of that transaction would wait for good.
         """
-        mined = [(tx_hash, block) for tx_hash, block, kind in confirmed if kind in ("escrow", "resolve")]
+        mined = [(tx_hash, block) for tx_hash, block, kind in confirmed if kind in (TxKind.ESCROW, TxKind.RESOLVE)]
         if not mined:
             return
         with self.store.transaction(write=False) as session:
@@ -260,7 +260,7 @@ class Watcher:
                 continue  # not a transfer of this node (another relayer's, or a test's)
             status = S(t.status)
             if e.name == "InstructionEscrowed" and status is S.RECEIVED:
-                if t.review == "pending":
+                if t.review == ReviewState.PENDING:
                     changes.add(
                         t,
                         S.ESCROWED,
@@ -270,7 +270,9 @@ class Watcher:
                         actor=ACTOR,
                     )
                 else:
-                    changes.add(t, S.ESCROWED, f"escrowed in block {e.block_number}", e, code="escrowed", actor=ACTOR)
+                    changes.add(
+                        t, S.ESCROWED, f"escrowed in block {e.block_number}", e, code=ReasonCode.ESCROWED, actor=ACTOR
+                    )
             elif e.name == "InstructionSettled" and status is S.ESCROWED:
                 why = f"settled in block {e.block_number}: FINAL after {self.settings.confirmations} confirmations"
                 changes.add(
@@ -278,7 +280,7 @@ class Watcher:
                     S.SETTLED,
                     why,
                     e,
-                    code="settled",
+                    code=ReasonCode.SETTLED,
                     actor=ACTOR,
                     values={"buy_amount": int(e.data["buyAmount"]), "fee": int(e.data["fee"])},
                 )
@@ -325,10 +327,12 @@ class Watcher:
             with Transitions(session) as changes:
                 for t, tx_hash, block_number, log_index in rows:
                     ref = _Ref(tx_hash, block_number, log_index)
-                    what, code = ("settled", "final") if target is S.FINAL else ("refunded", "refunded")
-                    if target is S.REFUNDED and t.review == "rejected":
+                    what, code = (
+                        ("settled", ReasonCode.FINAL) if target is S.FINAL else ("refunded", ReasonCode.REFUNDED)
+                    )
+                    if target is S.REFUNDED and t.review == ReviewState.REJECTED:
                         what = f"rejected by the operator's review ({t.review_reason}); refunded"
-                        code = "review_rejected"
+                        code = ReasonCode.REVIEW_REJECTED
                     changes.add(
                         t,
                         target,
@@ -364,8 +368,8 @@ class Watcher:
             session.execute(delete(SeenBlock).where(SeenBlock.number >= fork))
             session.execute(
                 update(ChainTx)
-                .where(ChainTx.block_number >= fork, ChainTx.status.in_(("mined", "confirmed")))
-                .values(status="sent", block_number=None, sent_at=None)
+                .where(ChainTx.block_number >= fork, ChainTx.status.in_((TxStatus.MINED, TxStatus.CONFIRMED)))
+                .values(status=TxStatus.SENT, block_number=None, sent_at=None)
             )
             session.flush()
             for t in lock_for_update(session, affected).values():
@@ -394,7 +398,7 @@ class Watcher:
                 t,
                 back,
                 f"a chain reorganisation from block {fork} undid it; it is being sent again",
-                code="reorg",
+                code=ReasonCode.REORG,
                 actor=ACTOR,
             )
         if "InstructionSettled" not in left:

@@ -20,6 +20,7 @@ from node.ops import audit_log
 from node.store.db import Store
 from node.store.models import Bank, ChainTx, NetworkState
 from settlement.chain.vault import Vault
+from settlement.lifecycle import TxKind, TxStatus
 
 log = logging.getLogger("corridor.switches")
 ACTOR = "node:operator-key"
@@ -65,7 +66,7 @@ class Switches:
         tx = session.get(ChainTx, tx_id)
         if tx is None or tx.status in LIVE:
             return
-        if tx.status == "confirmed":
+        if tx.status == TxStatus.CONFIRMED:
             if isinstance(row, Bank):
                 row.frozen_on_chain = bool(tx.payload["frozen"])
             else:
@@ -98,7 +99,7 @@ class Switches:
                 row = session.get(Bank, key) if what == "bank" else session.get(NetworkState, key)
                 if row is None or row.switch_tx_id is not None:
                     return 0
-                tx = self.operator.prepare(session, "switch", self.vault.manifest.vault, data, gas, payload, fees)
+                tx = self.operator.prepare(session, TxKind.SWITCH, self.vault.manifest.vault, data, gas, payload, fees)
                 session.flush()
                 row.switch_tx_id = tx.id
                 audit_log.append(session, ACTOR, "chain.switch_sent", _subject(row), {"tx_hash": tx.tx_hash, **payload})

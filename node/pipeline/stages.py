@@ -47,7 +47,7 @@ from settlement.chain.vault import (
 )
 from settlement.eip712 import uetr_of
 from settlement.errors import ContractError
-from settlement.lifecycle import TransferStatus
+from settlement.lifecycle import ReasonCode, ReviewState, TransferStatus, TxKind
 from settlement.risk import Decision, Outcome
 
 log = logging.getLogger("corridor.pipeline")
@@ -172,11 +172,14 @@ class Pipeline:
             )
         for t in pending:
             if t.deadline <= now_s + settings.settle_margin_s:
-                rejected[t.id] = ("deadline_passed", f"its deadline {t.deadline} passed before it could be escrowed")
+                rejected[t.id] = (
+                    ReasonCode.DEADLINE_PASSED,
+                    f"its deadline {t.deadline} passed before it could be escrowed",
+                )
                 continue
             debtor, creditor = banks[t.bank_id], by_address.get(t.creditor.lower())
-            if t.review == "rejected":
-                rejected[t.id] = ("review_rejected", t.review_reason)
+            if t.review == ReviewState.REJECTED:
+                rejected[t.id] = (ReasonCode.REVIEW_REJECTED, t.review_reason)
                 continue
             if t.review is not None:
                 ready.append(t)  # decided before (a batch that failed and came back): not checked again
@@ -184,7 +187,7 @@ class Pipeline:
             if debtor.frozen or (creditor is not None and creditor.frozen):
                 who = debtor if debtor.frozen else creditor
                 assert who is not None
-                rejected[t.id] = ("bank_frozen", f"{who.bic} was frozen by the operator before it escrowed")
+                rejected[t.id] = (ReasonCode.BANK_FROZEN, f"{who.bic} was frozen by the operator before it escrowed")
                 continue
             decision = engine.check(facts_of(t, debtor, creditor), exposures.of(t, debtor))
             if decision.outcome is Outcome.REJECT:
@@ -225,7 +228,7 @@ class Pipeline:
                         continue  # cancelled meanwhile: rebuilt next tick
                     tx = self.sender.prepare(
                         session,
-                        "escrow",
+                        TxKind.ESCROW,
                         self.vault.manifest.vault,
                         data,
                         gas,
@@ -282,7 +285,7 @@ class Pipeline:
             {"code": decision.code, "reason": decision.reason},
         )
         return {
-            "review": "pending",
+            "review": ReviewState.PENDING,
             "review_code": decision.code,
             "review_reason": decision.reason,
             "status_reason": decision.reason,
@@ -312,7 +315,7 @@ class Pipeline:
                 fits.append(t)
             elif in_flight.get(key, 0) == 0:
                 rejected[t.id] = (
-                    "insufficient_funds",
+                    ReasonCode.INSUFFICIENT_FUNDS,
                     f"{t.debtor} has {max(left[key], 0)} {t.sell_currency} (minor units) available, "
                     f"not {t.sell_amount}",
                 )
@@ -398,7 +401,9 @@ class Pipeline:
         """Settle escrowed transfers at a signed quote, refund expired ones; returns positions acted on."""
         now_s = int(self.clock())
         with self.store.transaction(write=False) as session:
-            held = session.scalar(select(func.count()).select_from(Transfer).where(Transfer.review == "pending"))
+            held = session.scalar(
+                select(func.count()).select_from(Transfer).where(Transfer.review == ReviewState.PENDING)
+            )
             metrics.REVIEWS_PENDING.set(held or 0)
             state = session.get(NetworkState, 1)
             if state is not None and state.paused:
@@ -476,10 +481,10 @@ class Pipeline:
                 actions[t.id] = Action.KEEP
             elif now_s > t.deadline + settings.refund_margin_s:
                 actions[t.id] = Action.REFUND
-            elif t.review == "rejected":
+            elif t.review == ReviewState.REJECTED:
                 actions[t.id] = Action.REFUND
                 early.add(t.id)
-            elif t.review == "pending":
+            elif t.review == ReviewState.PENDING:
                 actions[t.id], waiting[t.id] = Action.KEEP, t.review_reason
             elif now_s >= t.deadline - settings.settle_margin_s:
                 actions[t.id] = Action.KEEP
@@ -636,7 +641,7 @@ class Pipeline:
                         continue  # changed meanwhile: planned again next round
                     tx = plan.sender.prepare(
                         session,
-                        "resolve",
+                        TxKind.RESOLVE,
                         self.vault.manifest.vault,
                         plan.data,
                         plan.gas,
@@ -689,7 +694,7 @@ class Pipeline:
         with self.store.transaction() as session:
             for tx in ended:
                 named = _named_in(tx.error)
-                if tx.kind == "escrow":
+                if tx.kind == TxKind.ESCROW:
                     batch = session.scalar(select(EscrowBatch).where(EscrowBatch.escrow_tx_id == tx.id))
                     if batch is None:
                         continue
@@ -711,10 +716,10 @@ class Pipeline:
                                 row,
                                 S.REJECTED,
                                 f"the vault refused it: {tx.error}",
-                                code="escrow_failed",
+                                code=ReasonCode.ESCROW_FAILED,
                                 actor=ACTOR,
                             )
-                elif tx.kind == "resolve":
+                elif tx.kind == TxKind.RESOLVE:
                     for row in session.scalars(select(Transfer).where(Transfer.resolve_tx_id == tx.id)):
                         if row.status == S.ESCROWED.value:
                             row.resolve_tx_id = None

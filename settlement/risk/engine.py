@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from settlement import money
+from settlement.lifecycle import ReasonCode
 from settlement.risk.rules import RiskRules
 from settlement.risk.screening import Party, ScreeningHit
 
@@ -51,7 +52,7 @@ class Outcome(StrEnum):
 class Hit:
     """One rule that fired."""
 
-    code: str
+    code: ReasonCode
     reason: str
     reject: bool
 
@@ -59,7 +60,7 @@ class Hit:
 @dataclass(frozen=True, slots=True)
 class Decision:
     outcome: Outcome
-    code: str
+    code: ReasonCode
     reason: str
     hits: tuple[Hit, ...] = ()
     large_new_beneficiary: bool = False
@@ -67,7 +68,7 @@ class Decision:
 
     @classmethod
     def approve(cls, reason: str = "passed the risk checks", large_new: bool = False) -> Decision:
-        return cls(Outcome.APPROVE, "approved", reason, (), large_new)
+        return cls(Outcome.APPROVE, ReasonCode.APPROVED, reason, (), large_new)
 
 
 class RiskEngine:
@@ -80,7 +81,7 @@ class RiskEngine:
         r, ccy, amount = self.rules, facts.sell_currency, facts.sell_amount
         hits: list[Hit] = []
 
-        def hit(code: str, reason: str, reject: bool = True) -> None:
+        def hit(code: ReasonCode, reason: str, reject: bool = True) -> None:
             hits.append(Hit(code, reason, reject))
 
         def show(value: int) -> str:
@@ -89,40 +90,46 @@ class RiskEngine:
         screened = self._screen(facts)
         for h in screened:
             if h.field == "bic":
-                hit("sanctions_bic", f"{h.party.role} BIC {h.matched} is listed ({h.entry.id}, {h.entry.program})")
+                hit(
+                    ReasonCode.SANCTIONS_BIC,
+                    f"{h.party.role} BIC {h.matched} is listed ({h.entry.id}, {h.entry.program})",
+                )
             elif h.field == "country":
                 hit(
-                    "sanctions_country",
+                    ReasonCode.SANCTIONS_COUNTRY,
                     f"{h.party.role} country {h.matched} is a listed jurisdiction ({h.entry.id}, {h.entry.program})",
                 )
             elif h.score >= r.screening.threshold:
                 hit(
-                    "sanctions_name",
+                    ReasonCode.SANCTIONS_NAME,
                     f"{h.party.role} name {h.matched!r} matches listed {h.entry.name!r} "
                     f"({h.entry.id}, {h.entry.program}) with score {h.score:.0f} >= {r.screening.threshold:.0f}",
                 )
             else:
                 hit(
-                    "review_screening",
+                    ReasonCode.REVIEW_SCREENING,
                     f"{h.party.role} name {h.matched!r} resembles listed {h.entry.name!r} "
                     f"({h.entry.id}) with score {h.score:.0f}, in the grey band from {r.screening.review_from:.0f}",
                     reject=False,
                 )
         corridors = r.corridors
         if corridors.pairs is not None and (ccy, facts.buy_currency) not in corridors.pairs:
-            hit("corridor_pair", f"{ccy}/{facts.buy_currency} is not a corridor this network serves")
+            hit(ReasonCode.CORRIDOR_PAIR, f"{ccy}/{facts.buy_currency} is not a corridor this network serves")
         if corridors.countries is not None:
             for p in facts.parties:
                 if p.country and p.country not in corridors.countries:
-                    hit("corridor_country", f"the {p.role}'s country {p.country} is not served")
+                    hit(ReasonCode.CORRIDOR_COUNTRY, f"the {p.role}'s country {p.country} is not served")
         limits = r.limits_for(facts.debtor_bic)
         cap = limits.max_per_transfer.get(ccy)
         if cap is not None and amount > cap:
-            hit("limit_per_transfer", f"{show(amount)} is above {facts.debtor_bic}'s per-transfer limit of {show(cap)}")
+            hit(
+                ReasonCode.LIMIT_PER_TRANSFER,
+                f"{show(amount)} is above {facts.debtor_bic}'s per-transfer limit of {show(cap)}",
+            )
         cap = limits.daily_outflow.get(ccy)
         if cap is not None and exposure.outflow_today + amount > cap:
             hit(
-                "daily_outflow",
+                ReasonCode.DAILY_OUTFLOW,
                 f"{show(exposure.outflow_today)} sent today and {show(amount)} more is above "
                 f"{facts.debtor_bic}'s daily outflow limit of {show(cap)}",
             )
@@ -133,14 +140,14 @@ class RiskEngine:
             net = exposure.outflow_today - exposure.inflow_today + amount
             if net > cap:
                 hit(
-                    "net_debit_cap",
+                    ReasonCode.NET_DEBIT_CAP,
                     f"the net debit today would be {show(net)}, above {facts.debtor_bic}'s cap of "
                     f"{show(cap)} (the configured cap, or the settlement balance if smaller)",
                 )
         v = r.velocity
         if v.per_minute_max is not None and exposure.sent_last_minute + 1 > v.per_minute_max:
             hit(
-                "velocity_per_minute",
+                ReasonCode.VELOCITY_PER_MINUTE,
                 f"{facts.debtor_bic} sent {exposure.sent_last_minute} transfers in the last "
                 f"minute; at most {v.per_minute_max} are allowed",
             )
@@ -148,13 +155,17 @@ class RiskEngine:
         large_new = large is not None and amount >= large and not exposure.beneficiary_known
         if large_new and v.large_new_max is not None and exposure.large_new_in_window + 1 > v.large_new_max:
             hit(
-                "new_beneficiary_burst",
+                ReasonCode.NEW_BENEFICIARY_BURST,
                 f"{exposure.large_new_in_window + 1} large transfers (from {show(large or 0)})"
                 f" to beneficiaries not paid before within {v.window_s} s; at most {v.large_new_max} are allowed",
             )
         threshold = r.review_above.get(ccy)
         if threshold is not None and amount > threshold:
-            hit("review_amount", f"{show(amount)} is above the review threshold of {show(threshold)}", reject=False)
+            hit(
+                ReasonCode.REVIEW_AMOUNT,
+                f"{show(amount)} is above the review threshold of {show(threshold)}",
+                reject=False,
+            )
         if not hits:
             return Decision.approve(large_new=large_new)
         rejecting = [h for h in hits if h.reject]

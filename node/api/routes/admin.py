@@ -31,6 +31,7 @@ from node.services import Services
 from node.store.models import Bank, NetworkState, RiskRulesVersion, Transfer
 from settlement import money
 from settlement.errors import ChainError, CorridorError
+from settlement.lifecycle import ReasonCode, ReviewState
 from settlement.lifecycle import TransferStatus as S
 from settlement.risk import RiskRules, RulesError, load_rules
 
@@ -316,7 +317,7 @@ class ReviewPage(BaseModel):
 
 @router.get("/reviews", response_model=ReviewPage, summary="Transfers held for review (escrowed, not settled)")
 def reviews(session: ReadSession, _: Operator) -> ReviewPage:
-    rows = session.scalars(select(Transfer).where(Transfer.review == "pending").order_by(Transfer.created_at))
+    rows = session.scalars(select(Transfer).where(Transfer.review == ReviewState.PENDING).order_by(Transfer.created_at))
     return ReviewPage(data=[views.transfer_public(t) for t in rows])
 
 
@@ -336,7 +337,7 @@ def approve(
     key: IdempotencyKey = None,
 ) -> JSONResponse:
     return run_post(
-        svc, who, request, raw, key, 200, lambda session: _decide(session, transfer_id, "approved", body.note)
+        svc, who, request, raw, key, 200, lambda session: _decide(session, transfer_id, ReviewState.APPROVED, body.note)
     )
 
 
@@ -360,14 +361,14 @@ def reject(
     key: IdempotencyKey = None,
 ) -> JSONResponse:
     return run_post(
-        svc, who, request, raw, key, 200, lambda session: _decide(session, transfer_id, "rejected", body.note)
+        svc, who, request, raw, key, 200, lambda session: _decide(session, transfer_id, ReviewState.REJECTED, body.note)
     )
 
 
 def _decide(session: Session, transfer_id: str, decision: str, note: str) -> dict[str, Any]:
     t = transfers.get_visible(session, Principal(Role.OPERATOR), transfer_id)
     t = transitions.lock_for_update(session, [t.id])[t.id]
-    if t.review != "pending":
+    if t.review != ReviewState.PENDING:
         raise Refused(
             Refusal.NOT_IN_REVIEW, f"transfer {t.id} is not waiting for review (review: {t.review or 'never held'})"
         )
@@ -376,8 +377,8 @@ def _decide(session: Session, transfer_id: str, decision: str, note: str) -> dic
     why = f"review {decision} by the operator" + (f": {note}" if note else "")
     t.review_reason = f"{t.review_reason}; {why}"
     audit_log.append(session, OPERATOR, f"review.{decision}", f"transfer:{t.id}", {"note": note, "status": t.status})
-    if decision == "rejected" and t.status == S.RECEIVED.value and t.batch_id is None:
-        transitions.transition(session, t, S.REJECTED, why, code="review_rejected", actor=OPERATOR)
+    if decision is ReviewState.REJECTED and t.status == S.RECEIVED.value and t.batch_id is None:
+        transitions.transition(session, t, S.REJECTED, why, code=ReasonCode.REVIEW_REJECTED, actor=OPERATOR)
     else:
         t.status_reason, t.status_code, t.updated_at = why, f"review_{decision}", now
     return views.transfer_public(t).model_dump(mode="json")
