@@ -37,7 +37,7 @@ from settlement.eip712 import (
     recover,
     uuid_to_id,
 )
-from settlement.lifecycle import TransferStatus
+from settlement.lifecycle import ParticipantKind, TransferStatus
 
 
 class InstructionIn(Protocol):
@@ -286,7 +286,7 @@ def _check(
             {"field": "instruction.sell_currency"},
         )
     creditor = directory.get(item.instruction.creditor)
-    if creditor is None or creditor.kind != "bank":
+    if creditor is None or creditor.kind != ParticipantKind.BANK:
         raise Refused(
             Refusal.UNKNOWN_BANK,
             f"{i.creditor} is not a bank in the directory (GET /v1/banks)",

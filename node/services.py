@@ -21,6 +21,7 @@ from settlement.chain.keys import DEVNET_CHAIN_ID, load_key
 from settlement.chain.vault import Vault
 from settlement.eip712 import Domain
 from settlement.errors import ConfigurationError, KeyError_
+from settlement.lifecycle import ParticipantKind
 from settlement.manifest import Manifest
 from settlement.risk import load_rules_file
 
@@ -86,7 +87,8 @@ def build_services(settings: NodeSettings) -> Services:
     lp = settings.liquidity_provider
     if not lp:
         with store.transaction(write=False) as session:
-            lp = session.scalar(select(Bank.address).where(Bank.kind == "lp").order_by(Bank.id).limit(1)) or ""
+            lps = select(Bank.address).where(Bank.kind == ParticipantKind.LIQUIDITY_PROVIDER).order_by(Bank.id)
+            lp = session.scalar(lps.limit(1)) or ""
     if not lp:
         raise ConfigurationError(
             "no liquidity provider for quotes: onboard one (POST /v1/admin/banks, kind lp) "

@@ -19,6 +19,7 @@ from settlement.chain import Sender
 from settlement.chain.deployment import DEFAULT_CURRENCIES, RoleAddresses, deploy, fund, onboard
 from settlement.chain.keys import ROLES, devnet_key, load_key
 from settlement.chain.vault import Vault
+from settlement.lifecycle import ParticipantKind  # noqa: E402
 from settlement.manifest import Manifest
 
 
@@ -66,10 +67,10 @@ class Network:
         return Sender.from_key(self.w3, key)
 
     def banks(self) -> list[DemoParticipant]:
-        return [p for p in self.participants if p.kind == "bank"]
+        return [p for p in self.participants if p.kind == ParticipantKind.BANK]
 
     def lps(self) -> list[DemoParticipant]:
-        return [p for p in self.participants if p.kind == "lp"]
+        return [p for p in self.participants if p.kind == ParticipantKind.LIQUIDITY_PROVIDER]
 
 
 def demo_participants() -> list[DemoParticipant]:

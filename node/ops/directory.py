@@ -10,6 +10,7 @@ from node.auth import issue_bank_key
 from node.errors import Refusal, Refused
 from node.store.models import Bank
 from settlement import money
+from settlement.lifecycle import ParticipantKind
 from settlement.manifest import Manifest
 
 
@@ -44,4 +45,4 @@ def onboard(
     )
     session.add(bank)
     session.flush()
-    return bank, issue_bank_key(session, bank) if kind == "bank" else None
+    return bank, issue_bank_key(session, bank) if kind == ParticipantKind.BANK else None
