@@ -33,7 +33,7 @@ from web3 import Web3
 
 from node import metrics
 from node.faults import failpoint
-from node.pipeline.stages import RESOLVED_EVENTS
+from node.pipeline.base import RESOLVED_EVENTS
 from node.store.db import Store, insert_rows
 from node.store.models import ChainEvent, ChainTx, EscrowBatch, SeenBlock, Transfer
 from node.transitions import WATCHED, Transitions, lock_for_update, transition

@@ -24,7 +24,7 @@ from node.notify.webhooks import Deliverer, WebhookSettings
 from node.ops.reconcile import reconcile
 from node.ops.rules import RulesInForce
 from node.ops.switches import Switches
-from node.pipeline.stages import Pipeline, PipelineSettings
+from node.pipeline import Pipeline, PipelineSettings
 from node.services import Services
 from node.store.models import Lease
 

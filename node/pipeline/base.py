@@ -1,0 +1,122 @@
+"""What the pipeline's stages share: their settings, the services they act through, and the
+simulation of a batch on the chain's node (:meth:`Stage._estimate`)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from web3.exceptions import ContractCustomError, ContractLogicError
+
+from fx.quotes import QuoteEngine
+from node.chain.sender import TxSender
+from node.intake import instruction_of, signature_of
+from node.ops.rules import RulesInForce
+from node.pipeline.refusals import refusal
+from node.store.db import Store
+from node.store.models import Transfer
+from settlement.chain.vault import (
+    SignedInstruction,
+    Vault,
+)
+from settlement.errors import ContractError
+from settlement.lifecycle import TransferStatus
+
+log = logging.getLogger("corridor.pipeline")
+
+VAULT_BATCH_SIZE_MAX = 256
+RESOLVED_EVENTS = ("InstructionSettled", "InstructionRefunded")
+S = TransferStatus
+ACTOR = "node:pipeline"
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSettings:
+    batch_size_max: int = 256
+    """Instructions per escrow or resolve transaction (the vault takes at most 256)."""
+    batches_per_tick_max: int = 8
+    settle_margin_s: int = 10
+    """Do not settle this close to the deadline (it could be mined after it); refund after it instead."""
+    refund_margin_s: int = 2
+    """Refund this long after the deadline (the chain's clock may lag the node's)."""
+    quote_margin_s: int = 15
+    """Settle at the bank's locked quote if it is good for this long yet; else at a fresh one."""
+    slots_max: int = 4096
+    simulations_max: int = 64
+    """Re-runs of one batch after taking refused positions out."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size_max <= VAULT_BATCH_SIZE_MAX:
+            raise ValueError(f"batch_size_max must be 1..{VAULT_BATCH_SIZE_MAX}")
+
+
+class Stage:
+    """What every stage of the pipeline works with (a :class:`node.pipeline.Pipeline` is all of them)."""
+
+    def __init__(
+        self,
+        store: Store,
+        vault: Vault,
+        sender: TxSender,
+        quotes: QuoteEngine,
+        risk: RulesInForce | None = None,
+        settings: PipelineSettings | None = None,
+        clock: Callable[[], float] = time.time,
+        operator: TxSender | None = None,
+    ) -> None:
+        self.store = store
+        self.vault = vault
+        self.sender = sender
+        self.quotes = quotes
+        self.risk = risk or RulesInForce(store, vault.manifest.assets)
+        self.operator = operator
+        """The operator's sender: refunds a transfer the review rejected before its deadline (None: at the deadline)."""
+        self.settings = settings or PipelineSettings()
+        self.clock = clock
+        self._busy_slots: set[int] = set()
+        """Slots found occupied on chain that the store does not know of (a store restored from backup)."""
+        self._resolve_cursor = 0
+        """The last batch the previous resolve round looked at."""
+
+    def _estimate(self, data: bytes, sender: TxSender | None = None) -> int | ContractError:
+        """Gas for the call with a margin, or the vault's custom error it would revert with.
+
+        ``eth_createAccessList`` runs the call once and reports the gas it used, where
+        ``eth_estimateGas`` searches for the lowest limit that succeeds: on anvil that ran a
+        256-instruction batch about twenty times and was the pipeline's slowest step. The margin
+        (a third, plus 50,000) covers the refunds (at most a fifth of the gas spent) and the cold
+        accesses the access list would have paid ahead. A node that does not serve the method,
+        or reports a revert without its data, gets the estimate, which carries the revert data.
+        """
+        call = {"from": (sender or self.sender).address, "to": self.vault.manifest.vault, "data": "0x" + data.hex()}
+        answer = self.vault.w3.provider.make_request("eth_createAccessList", [call, "latest"])  # type: ignore[arg-type]
+        result, error = answer.get("result"), dict(answer.get("error") or {})
+        if isinstance(result, dict) and "gasUsed" in result and not result.get("error"):
+            return int(result["gasUsed"], 16) * 4 // 3 + 50_000
+        raw = error.get("data")
+        if isinstance(raw, str) and raw.startswith("0x") and len(raw) >= 10:
+            return refusal(raw, error.get("message", raw))
+        try:
+            gas = int(self.vault.w3.eth.estimate_gas(call))  # type: ignore[arg-type]
+        except (ContractCustomError, ContractLogicError) as exc:
+            return refusal(getattr(exc, "data", None), exc)
+        return gas * 4 // 3 + 50_000
+
+    # ================================================================== settle / refund
+
+    # ================================================================== transactions that ended badly
+
+
+_T = TypeVar("_T")
+
+
+def chunks(items: list[_T], size: int) -> Iterable[list[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def signed(t: Transfer) -> SignedInstruction:
+    return SignedInstruction(instruction_of(t), signature_of(t))
