@@ -19,7 +19,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-import requests
+import httpx
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
 from eth_utils.crypto import keccak
@@ -37,6 +37,15 @@ class NodeError(CorridorError):
     def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message, self.details = status, code, message, details
+
+
+class NodeUnreachable(CorridorError, ConnectionError):
+    """No answer from the node (refused, reset, cut off or too slow), after the retries allowed."""
+
+
+_RETRIED = (httpx.NetworkError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
+"""The connection failed (the node may or may not have acted): retried when that is safe (a GET, or a
+POST under its Idempotency-Key). A read timeout is not retried: the node is there, but slow."""
 
 
 class BankClient:
@@ -58,8 +67,7 @@ class BankClient:
         self.address: str = Account.from_key(private_key).address if private_key else ""
         self.timeout_s = timeout_s
         self.retries_max = retries_max
-        self._http = requests.Session()
-        self._http.headers["Authorization"] = f"Bearer {api_key}"
+        self._http = httpx.Client(headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout_s)
         self._expected_vault = vault
         self._domain: Domain | None = None
         self._directory: dict[str, dict[str, Any]] | None = None
@@ -78,12 +86,11 @@ class BankClient:
         while True:
             attempt += 1
             try:
-                response = self._http.request(
-                    method, self.url + path, data=data, headers=headers, timeout=self.timeout_s
-                )
-            except requests.ConnectionError:
-                if attempt > self.retries_max or (method != "GET" and not idempotency_key):
-                    raise
+                response = self._http.request(method, self.url + path, content=data, headers=headers)
+            except httpx.TransportError as exc:
+                safe = method == "GET" or bool(idempotency_key)
+                if not (isinstance(exc, _RETRIED) and safe and attempt <= self.retries_max):
+                    raise NodeUnreachable(f"{method} {path}: no answer from {self.url} ({type(exc).__name__})") from exc
                 time.sleep(0.2 * 2**attempt)
                 continue
             if response.status_code >= 500 and attempt <= self.retries_max and (method == "GET" or idempotency_key):

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import requests
+import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -189,7 +189,7 @@ class Deliverer:
     def __init__(self, store: Store, settings: WebhookSettings | None = None) -> None:
         self.store = store
         self.settings = settings or WebhookSettings()
-        self._http = requests.Session()
+        self._http = httpx.Client(timeout=self.settings.timeout_s, follow_redirects=False)
         self._pool = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="webhook")
 
     def tick(self) -> int:
@@ -251,10 +251,8 @@ class Deliverer:
             "User-Agent": "corridor-node/1",
         }
         try:
-            response = self._http.post(
-                url, data=raw, headers=headers, timeout=self.settings.timeout_s, allow_redirects=False
-            )
-        except requests.RequestException as exc:
+            response = self._http.post(url, content=raw, headers=headers)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return f"{type(exc).__name__}: {exc}"
         if 200 <= response.status_code < 300:
             return None

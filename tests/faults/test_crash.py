@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import requests
 from sqlalchemy import func, select
 
 from node.bank.client import BankClient
@@ -70,7 +69,7 @@ def test_killed_at_a_point_every_transfer_ends_once(chain: Chain, tmp_path: Path
     for body in bodies:
         try:
             client.submit(body)
-        except requests.ConnectionError:
+        except ConnectionError:
             break  # killed while answering: the bank retries with the same Idempotency-Key below
     assert doomed.wait(timeout=60) == -signal.SIGKILL
 
