@@ -37,8 +37,8 @@ from node import metrics
 from node.faults import failpoint
 from node.store.db import Store
 from node.store.models import ChainTx
-from settlement.chain import decode_revert
-from settlement.errors import ChainError
+from settlement.chain import RPC_TIMEOUT_S, decode_revert
+from settlement.chain.rpc import Rpc
 from settlement.lifecycle import LIVE_TX, TxStatus
 
 log = logging.getLogger("corridor.sender")
@@ -81,8 +81,11 @@ class TxSender:
         settings: SenderSettings,
         clock: Callable[[], float] = time.time,
         chain_id: int | None = None,
+        rpc: Rpc | None = None,
     ) -> None:
         self.w3 = w3
+        self.rpc = rpc or Rpc(str(getattr(w3.provider, "endpoint_uri", "")), RPC_TIMEOUT_S)
+        """Raw reads (receipts, lookups, simulations): answers as the node sends them, unformatted."""
         self.store = store
         self.settings = settings
         self.clock = clock
@@ -286,10 +289,7 @@ class TxSender:
     def _known(self, tx_hash: str) -> bool:
         """Does the node hold the transaction (mined or pending)? Asked with a raw call: the answer
         carries the whole calldata, which web3 would format field by field."""
-        answer = self.w3.provider.make_request("eth_getTransactionByHash", [tx_hash])  # type: ignore[arg-type]
-        if "error" in answer:
-            raise ChainError(f"eth_getTransactionByHash failed: {answer['error']}")
-        return answer.get("result") is not None
+        return self.rpc.call("eth_getTransactionByHash", [tx_hash]) is not None
 
     def _receipt(self, hashes: list[str]) -> dict[str, Any] | None:
         """The receipt of whichever of ``hashes`` is mined, as the node sent it (hex strings).
@@ -298,10 +298,7 @@ class TxSender:
         of logs) cost more than the rest of the sender's loop.
         """
         for tx_hash in reversed(hashes):
-            answer = self.w3.provider.make_request("eth_getTransactionReceipt", [tx_hash])  # type: ignore[arg-type]
-            if "error" in answer:
-                raise ChainError(f"eth_getTransactionReceipt failed: {answer['error']}")
-            receipt = answer.get("result")
+            receipt = self.rpc.call("eth_getTransactionReceipt", [tx_hash])
             if receipt is not None and receipt.get("blockNumber") is not None:
                 return dict(receipt)
         return None

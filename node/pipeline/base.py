@@ -92,7 +92,7 @@ class Stage:
         or reports a revert without its data, gets the estimate, which carries the revert data.
         """
         call = {"from": (sender or self.sender).address, "to": self.vault.manifest.vault, "data": "0x" + data.hex()}
-        answer = self.vault.w3.provider.make_request("eth_createAccessList", [call, "latest"])  # type: ignore[arg-type]
+        answer = self.sender.rpc.answer("eth_createAccessList", [call, "latest"])
         result, error = answer.get("result"), dict(answer.get("error") or {})
         if isinstance(result, dict) and "gasUsed" in result and not result.get("error"):
             return int(result["gasUsed"], 16) * 4 // 3 + 50_000
@@ -118,5 +118,5 @@ def chunks(items: list[_T], size: int) -> Iterable[list[_T]]:
         yield items[start : start + size]
 
 
-def signed(t: Transfer) -> SignedInstruction:
+def signed_instruction(t: Transfer) -> SignedInstruction:
     return SignedInstruction(instruction_of(t), signature_of(t))

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from node.ops import audit_log
 from node.ops.rules import Exposures, facts_of
-from node.pipeline.base import ACTOR, S, Stage, chunks, log, signed
+from node.pipeline.base import ACTOR, S, Stage, chunks, log, signed_instruction
 from node.pipeline.refusals import Hold, culprits
 from node.store.db import update_rows
 from node.store.models import Bank, EscrowBatch, NetworkState, Transfer
@@ -290,7 +290,7 @@ class EscrowStage(Stage):
         for _ in range(self.settings.simulations_max):
             if not plan.transfers:
                 return plan, b"", 0, slot
-            signed = [signed(t) for t in plan.transfers]
+            signed = [signed_instruction(t) for t in plan.transfers]
             data = escrow_batch_calldata(slot, signed)
             error = self._estimate(data)
             if isinstance(error, int):

@@ -27,6 +27,8 @@ from node.ops.switches import Switches
 from node.pipeline import Pipeline, PipelineSettings
 from node.services import Services
 from node.store.models import Lease
+from settlement.chain import RPC_TIMEOUT_S
+from settlement.chain.rpc import Rpc
 
 log = logging.getLogger("corridor.worker")
 BACKOFF_MAX_S = 5.0
@@ -50,7 +52,8 @@ class Worker:
             else None
         )
         self.switches = Switches(svc.store, svc.vault, self.operator) if self.operator else None
-        self.watcher = Watcher(svc.store, svc.vault.w3, svc.manifest, WatcherSettings(confirmations=s.confirmations))
+        self.rpc = Rpc(s.rpc_url, RPC_TIMEOUT_S)
+        self.watcher = Watcher(svc.store, self.rpc, svc.manifest, WatcherSettings(confirmations=s.confirmations))
         self.risk = RulesInForce(svc.store, svc.manifest.assets, s.risk_rules.parent if s.risk_rules else s.data_dir)
         self.pipeline = Pipeline(
             svc.store,

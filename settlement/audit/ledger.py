@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 from eth_utils.crypto import keccak
 
-from settlement.audit.decoding import Log, ResolutionCall, VaultCall
+from settlement.audit.decoding import ResolutionCall, VaultCall
 from settlement.audit.report import Check, major
+from settlement.chain.events import Log
 from settlement.chain.vault import Action, SignedInstruction
 from settlement.conversion import BPS, convert
 from settlement.eip712 import Domain, Instruction, id_to_uuid, recover

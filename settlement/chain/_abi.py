@@ -40,7 +40,7 @@ def encode(types: Sequence[str], values: Sequence[Any]) -> bytes:
 
 
 def decode(types: Sequence[str], data: bytes) -> tuple[Any, ...]:
-    """``eth_abi.decode(types, data)`` for static scalar types (event data): ints, bytes, and
+    """``eth_abi.decode(types, data)`` for static scalar types (event data): uints, bools, bytes, and
     addresses as lower-case hex; padding that is not zero is refused, as eth-abi refuses it."""
     if len(data) < _WORD * len(types):
         raise ValueError(f"{len(data)} bytes cannot hold {len(types)} words")
@@ -51,6 +51,10 @@ def decode(types: Sequence[str], data: bytes) -> tuple[Any, ...]:
             if any(word[:12]):
                 raise ValueError(f"word {index} is not an address")
             out.append("0x" + word[12:].hex())
+        elif typ == "bool":
+            if word[:31] != bytes(31) or word[31] > 1:
+                raise ValueError(f"word {index} is not a bool")
+            out.append(word[31] == 1)
         elif match := re.fullmatch(r"uint(\d+)", typ):
             value = int.from_bytes(word, "big")
             if value >> int(match[1]):

@@ -1,8 +1,10 @@
-"""A small JSON-RPC reader for the auditor: batched calls, bounded log ranges, one kept-alive connection.
+"""The one JSON-RPC client of the node and the auditor: batched calls, bounded log ranges, one
+kept-alive connection.
 
-The auditor reads tens of thousands of logs, transactions and blocks; web3's per-call
-formatting would cost more than the audit itself, so results stay as the node returns them
-(hex strings) and batches go out as JSON-RPC batch requests of a bounded size.
+The watcher reads hundreds of logs a block and the auditor tens of thousands; web3's per-call
+formatting would cost more than the work itself, so results stay as the node returns them
+(hex strings) and batches go out as JSON-RPC batch requests of a bounded size. Contract calls
+that want typed arguments and results go through web3 (:mod:`settlement.chain.vault`).
 """
 
 from __future__ import annotations
@@ -44,7 +46,16 @@ class Rpc:
         self.close()
 
     def call(self, method: str, params: Sequence[Any]) -> Any:
+        """The result of one call; :class:`ChainError` if the node answers with an error."""
         return self.batch([(method, params)])[0]
+
+    def answer(self, method: str, params: Sequence[Any]) -> dict[str, Any]:
+        """The whole answer to one call, ``result`` or ``error`` (for callers that read a revert's data)."""
+        self._id += 1
+        answer = self._post([{"jsonrpc": "2.0", "id": self._id, "method": method, "params": list(params)}])
+        if not isinstance(answer, list) or len(answer) != 1 or not isinstance(answer[0], dict):
+            raise ChainError(f"{self.url} gave no answer to {method}")
+        return dict(answer[0])
 
     def batch(self, calls: Sequence[tuple[str, Sequence[Any]]], progress: Progress = _nothing) -> list[Any]:
         """Results in the order of ``calls``, sent in batches of at most ``BATCH_SIZE_MAX``."""
@@ -109,6 +120,10 @@ class Rpc:
             progress(end - start + 1)
             start = end + 1
         return found
+
+    def blocks(self, numbers: Sequence[int]) -> list[dict[str, Any]]:
+        """Block headers (without transactions), in the order of ``numbers``, in batched calls."""
+        return list(self.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers]))
 
     def timestamps(self, numbers: Iterable[int], progress: Progress = _nothing) -> dict[int, int]:
         """Block timestamps by block number."""

@@ -15,11 +15,12 @@ import pytest
 from sqlalchemy import func, select
 
 from node.bank.client import BankClient
-from node.chain.watcher import TOPICS, decode_log
+from node.chain.watcher import TOPICS
 from node.store.db import Store
 from node.store.models import ChainTx, Transfer
 from scripts.devnet import free_port
 from scripts.network import onboard_node
+from settlement.chain.events import decode_log
 from settlement.eip712 import uuid_to_id
 from tests.conftest import ROOT
 from tests.node.conftest import Chain

@@ -23,7 +23,7 @@ def test_the_export_agrees_with_the_chain_and_a_doctored_one_is_reported(
     node_factory: Callable[..., LocalNode], tmp_path: Path
 ) -> None:
     node = node_factory()
-    us = node.bank.client("FATLUS33")
+    us = node.client("FATLUS33")
     sent = [us.send("RHNLDEFF", "USD", f"{100 + i}.00", "EUR") for i in range(3)]
     finals = [us.wait(t["id"]) for t in sent]
     chain = node.chain

@@ -24,7 +24,7 @@ NodeFactory = Callable[..., LocalNode]
 def test_transfers_reach_final_with_the_chain_agreeing(node_factory: NodeFactory, backend: str, tmp_path: Path) -> None:
     with store_url(backend, tmp_path) as url:
         node = node_factory(url)
-        us, de = node.bank.client("FATLUS33"), node.bank.client("RHNLDEFF")
+        us, de = node.client("FATLUS33"), node.client("RHNLDEFF")
         vault = node.chain.network.vault
         before = vault.balance(de.address, "EUR").available
         sent = [us.send("RHNLDEFF", "USD", "1000.00", "EUR") for _ in range(5)]
@@ -47,7 +47,7 @@ def test_transfers_reach_final_with_the_chain_agreeing(node_factory: NodeFactory
 
 def test_what_the_vault_would_refuse_is_rejected_by_its_error_and_the_rest_settles(node_factory: NodeFactory) -> None:
     node = node_factory()
-    us = node.bank.client("FATLUS33")
+    us = node.client("FATLUS33")
     vault = node.chain.network.vault
     # The bank spends nonce 7 on chain itself: an instruction signed with it can never escrow.
     bank_key = next(p.key for p in node.chain.network.participants if p.bic == "FATLUS33")
@@ -77,7 +77,7 @@ def test_the_operators_limit_rejects_before_the_chain(node_factory: NodeFactory)
         {"max_per_transfer": {"USD": "100000.00"}},
         idempotency_key="limits-1",
     )
-    us = node.bank.client("FATLUS33")
+    us = node.client("FATLUS33")
     big = us.send("RHNLDEFF", "USD", "100000.01", "EUR")
     ok = us.send("RHNLDEFF", "USD", "100000.00", "EUR")
     assert us.wait(ok["id"])["status"] == "FINAL"
@@ -88,7 +88,7 @@ def test_the_operators_limit_rejects_before_the_chain(node_factory: NodeFactory)
 
 def test_a_minimum_no_rate_in_the_band_could_meet_is_refused_at_intake(node_factory: NodeFactory) -> None:
     node = node_factory()
-    us = node.bank.client("FATLUS33")
+    us = node.client("FATLUS33")
     vault = node.chain.network.vault
     before = vault.balance(us.address, "USD")
     with pytest.raises(NodeError) as refused:
@@ -106,7 +106,7 @@ def test_a_minimum_no_rate_in_the_band_could_meet_is_refused_at_intake(node_fact
 
 def test_an_escrow_that_cannot_settle_is_refunded_after_its_deadline(node_factory: NodeFactory) -> None:
     node = node_factory(deadline_min_s=0)
-    us = node.bank.client("FATLUS33")
+    us = node.client("FATLUS33")
     vault = node.chain.network.vault
     before = vault.balance(us.address, "USD")
     # The bank's minimum is the most a rate at the top of the vault's band would buy, with no fee:

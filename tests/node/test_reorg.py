@@ -20,7 +20,7 @@ SETTLED_TOPIC = "0x" + keccak(text="InstructionSettled(bytes32,address,address,b
 
 def test_a_reorg_before_k_confirmations_is_followed_and_recovered(node_factory: Callable[..., LocalNode]) -> None:
     node = node_factory(confirmations=K, poll_interval_s=0.1)
-    us = node.bank.client("FATLUS33")
+    us = node.client("FATLUS33")
     w3 = node.chain.network.w3
     t = us.send("RHNLDEFF", "USD", "750.00", "EUR")
     settled = node.wait_for(lambda: (s := us.transfer(t["id"]))["status"] == "SETTLED" and s, 30, "SETTLED")
@@ -56,23 +56,23 @@ def test_events_a_log_read_missed_are_read_again_once_the_transaction_is_deep(
     """A node may answer eth_getLogs at its head before it has indexed the block: the watcher's
     first read of the settlement comes back without it, and the transfer still ends FINAL."""
     node = node_factory(poll_interval_s=0.1)
-    assert node.pipeline.worker is not None
-    provider = node.pipeline.worker.watcher.w3.provider
-    real = provider.make_request
+    assert node.worker is not None
+    rpc = node.worker.watcher.rpc
+    real = rpc.call
     dropped: list[str] = []
     target: list[str] = []  # the transfer's id topic, once sent
 
-    def make_request(method: str, params: Any) -> Any:
-        answer = real(method, params)  # type: ignore[arg-type]
+    def call(method: str, params: Any) -> Any:
+        result = real(method, params)
         if method == "eth_getLogs" and target and not dropped:
-            kept = [e for e in answer["result"] if e["topics"][:2] != [SETTLED_TOPIC, target[0]]]
-            if len(kept) < len(answer["result"]):
-                dropped.extend(e["transactionHash"] for e in answer["result"] if e not in kept)
-                answer = {**answer, "result": kept}
-        return answer
+            kept = [e for e in result if e["topics"][:2] != [SETTLED_TOPIC, target[0]]]
+            if len(kept) < len(result):
+                dropped.extend(e["transactionHash"] for e in result if e not in kept)
+                result = kept
+        return result
 
-    provider.make_request = make_request  # type: ignore[method-assign]
-    us = node.bank.client("FATLUS33")
+    rpc.call = call  # type: ignore[method-assign]
+    us = node.client("FATLUS33")
     t = us.send("RHNLDEFF", "USD", "640.00", "EUR")
     target.append("0x" + uuid_to_id(t["id"]).hex())
     final = us.wait(t["id"], timeout_s=60, poll_s=0.1)

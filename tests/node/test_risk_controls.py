@@ -71,7 +71,7 @@ def test_rules_by_the_admin_api_a_bad_document_changes_nothing_and_screening_sto
     assert err.value.details["line"] == 11 and err.value.details["reason"] == "unknown_section: unknown key"
     assert _operator(node).request("GET", "/v1/admin/risk/rules")["version"] == 1, "the rules in force stay"
 
-    us = node.bank.client("FATLUS33")
+    us = node.client("FATLUS33")
     us.request("POST", "/v1/webhooks", {"url": "http://127.0.0.1:9/hook"}, idempotency_key="hook")
     stopped = us.send(
         "RHNLDEFF", "USD", "500.00", "EUR", details={"beneficiary": {"name": "Petróv, IVAN", "country": "DE"}}
@@ -94,7 +94,7 @@ def test_the_review_queue_approves_and_rejects_and_a_rejected_escrow_is_refunded
     node_factory: NodeFactory, tmp_path: Path
 ) -> None:
     node = _with_rules(node_factory, tmp_path)
-    us, vault = node.bank.client("FATLUS33"), node.chain.network.vault
+    us, vault = node.client("FATLUS33"), node.chain.network.vault
     before = vault.balance(us.address, "USD")
     approve = us.send("RHNLDEFF", "USD", "20000.00", "EUR")
     reject = us.send("RHNLDEFF", "USD", "30000.00", "EUR", deadline_s=3600)
@@ -131,11 +131,11 @@ def test_batches_held_for_review_do_not_keep_a_later_batch_from_settling(
     review come first, and the batch after them still settles."""
     (tmp_path / "sanctions.csv").write_text(SANCTIONS)
     node = node_factory(batch_size_max=1)
-    assert node.pipeline.worker is not None
-    pipeline = node.pipeline.worker.pipeline
+    assert node.worker is not None
+    pipeline = node.worker.pipeline
     pipeline.settings = replace(pipeline.settings, batches_per_tick_max=1)
     _admin(node, "/v1/admin/risk/rules", {"text": RULES}, "rules-1")
-    us = node.bank.client("FATLUS33")
+    us = node.client("FATLUS33")
     held = [us.send("RHNLDEFF", "USD", f"{20000 + i}.00", "EUR") for i in range(5)]
     for t in held:
         node.wait_for(lambda t=t: us.transfer(t["id"])["status"] == "ESCROWED", 30, "escrow")
@@ -157,7 +157,7 @@ def test_freezing_and_pausing_reach_the_vault(node_factory: NodeFactory) -> None
         assert paused == {"paused": True, "paused_on_chain": False}
         node.wait_for(lambda: vault.contract.functions.config().call()[3], 30, "setPaused")
         with pytest.raises(NodeError) as err:
-            node.bank.client("FATLUS33").send("RHNLDEFF", "USD", "1.00", "EUR")
+            node.client("FATLUS33").send("RHNLDEFF", "USD", "1.00", "EUR")
         assert err.value.code == "network_paused"
     finally:
         _admin(node, "/v1/admin/paused", {"value": False}, "p2")
@@ -173,7 +173,7 @@ def _frozen_on_chain(node: LocalNode, bic: str) -> bool:
 
 def test_reconciliation_catches_a_store_edit_and_a_vault_edit(node_factory: NodeFactory) -> None:
     node = node_factory(reconcile_interval_s=0)
-    us = node.bank.client("FATLUS33")
+    us = node.client("FATLUS33")
     t = us.send("RHNLDEFF", "USD", "700.00", "EUR")
     final = us.wait(t["id"])
     assert final["status"] == "FINAL"

@@ -61,7 +61,7 @@ def test_every_status_change_is_delivered_signed_and_retried(
 ) -> None:
     # The receiver is asked for first, so it is torn down last: after the node has stopped.
     node = node_factory(webhook_backoff_base_s=0.2)
-    us, de = node.bank.client("FATLUS33"), node.bank.client("RHNLDEFF")
+    us, de = node.client("FATLUS33"), node.client("RHNLDEFF")
     secrets = {
         bic: c.request("POST", "/v1/webhooks", {"url": receiver.url + "/" + bic}, idempotency_key=f"wh-{bic}")["secret"]
         for bic, c in (("FATLUS33", us), ("RHNLDEFF", de))
@@ -100,7 +100,7 @@ def test_every_status_change_is_delivered_signed_and_retried(
 
 def test_a_receiver_that_never_answers_is_given_up_after_the_bound(node_factory: Callable[..., LocalNode]) -> None:
     node = node_factory(webhook_backoff_base_s=0.1, webhook_attempts_max=3, webhook_timeout_s=0.5)
-    us = node.bank.client("FATLUS33")
+    us = node.client("FATLUS33")
     us.request("POST", "/v1/webhooks", {"url": "http://127.0.0.1:9/nobody"}, idempotency_key="wh")
     t = us.send("RHNLDEFF", "USD", "10.00", "EUR")
     us.wait(t["id"])
