@@ -11,10 +11,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from eth_utils.crypto import keccak
 from sqlalchemy import select
@@ -28,6 +27,7 @@ from node.ops.rules import beneficiary_key
 from node.rate_band import RateCeiling
 from node.store.db import insert_rows
 from node.store.models import Bank, NetworkState, Quote, Transfer, TransferEvent, WebhookDelivery
+from node.submission import InstructionIn, TransferCreate
 from node.transitions import LOCK_CHUNK
 from settlement.eip712 import (
     CompactSignature,
@@ -39,53 +39,7 @@ from settlement.eip712 import (
 )
 from settlement.lifecycle import ParticipantKind, TransferStatus
 
-
-class InstructionIn(Protocol):
-    """A submitted instruction's fields (the EIP-712 ``Instruction``, the id as a UETR)."""
-
-    @property
-    def id(self) -> uuid.UUID: ...
-    @property
-    def nonce(self) -> int: ...
-    @property
-    def debtor(self) -> str: ...
-    @property
-    def creditor(self) -> str: ...
-    @property
-    def sell_currency(self) -> str: ...
-    @property
-    def sell_amount(self) -> int: ...
-    @property
-    def buy_currency(self) -> str: ...
-    @property
-    def min_buy_amount(self) -> int: ...
-    @property
-    def deadline(self) -> int: ...
-    @property
-    def details_hash(self) -> str: ...
-
-
-class SignatureIn(Protocol):
-    """An EIP-2098 compact signature, as 0x-prefixed hex."""
-
-    @property
-    def r(self) -> str: ...
-    @property
-    def vs(self) -> str: ...
-
-
-class TransferCreate(Protocol):
-    """What a bank submits: the instruction, its signature, and optionally a quote and the details
-    (the API's body of ``POST /v1/transfers`` has this shape)."""
-
-    @property
-    def instruction(self) -> InstructionIn: ...
-    @property
-    def signature(self) -> SignatureIn: ...
-    @property
-    def quote_id(self) -> str | None: ...
-    @property
-    def details(self) -> str | None: ...
+RECEIVED_REASON = "accepted: signature verified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,13 +125,12 @@ def accept(
         results.append("")
     taken_ids, taken_nonces = _taken(session, bank.address, [item.body.instruction for _, item, _, _ in checked])
     now = dt.datetime.now(dt.UTC)
-    reason = "accepted: signature verified"
     rows: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
     entries: list[tuple[str, str, str, dict[str, Any]]] = []
     deliveries: list[dict[str, Any]] = []
     for index, item, creditor, quote in checked:
-        i, instruction = item.body.instruction, item.instruction
+        i = item.body.instruction
         uetr = str(i.id)
         if uetr in taken_ids:
             results[index] = Refused(Refusal.DUPLICATE_UETR, f"a transfer with UETR {uetr} exists: a UETR is used once")
@@ -187,55 +140,66 @@ def accept(
             continue
         taken_ids.add(uetr)
         taken_nonces.add(i.nonce)
-        details = item.details if isinstance(item.details, dict) else None
-        row = {
-            "id": uetr,
-            "bank_id": bank.id,
-            "nonce": i.nonce,
-            "debtor": instruction.debtor,
-            "creditor": instruction.creditor,
-            "sell_currency": i.sell_currency,
-            "sell_amount": i.sell_amount,
-            "buy_currency": i.buy_currency,
-            "min_buy_amount": i.min_buy_amount,
-            "deadline": i.deadline,
-            "details_hash": i.details_hash,
-            "signature_r": item.body.signature.r,
-            "signature_vs": item.body.signature.vs,
-            "quote_id": quote.id if quote else None,
-            "beneficiary_key": beneficiary_key(instruction.creditor, details),
-            "status": TransferStatus.RECEIVED.value,
-            "status_reason": reason,
-            "status_code": "",
-            "details": details,
-            "created_at": now,
-            "updated_at": now,
-        }
+        row = _received_row(item, bank, quote, now)
         rows.append(row)
         history.append(
-            {"transfer_id": uetr, "status": TransferStatus.RECEIVED.value, "reason": reason, "code": "", "at": now}
+            {
+                "transfer_id": uetr,
+                "status": TransferStatus.RECEIVED.value,
+                "reason": RECEIVED_REASON,
+                "code": "",
+                "at": now,
+            }
         )
-        entries.append(
-            (
-                f"bank:{bank.bic}",
-                "transfer.status",
-                f"transfer:{uetr}",
-                {
-                    "to": TransferStatus.RECEIVED.value,
-                    "reason": reason,
-                    "sell": f"{i.sell_amount} {i.sell_currency}",
-                    "buy_currency": i.buy_currency,
-                    "creditor": creditor.bic,
-                },
-            )
+        entries.append((f"bank:{bank.bic}", "transfer.status", f"transfer:{uetr}", _audit_change(i, creditor)))
+        deliveries += webhooks.deliveries(
+            session, webhooks.Accepted.of(row), TransferStatus.RECEIVED, RECEIVED_REASON, now=now
         )
-        deliveries += webhooks.deliveries(session, webhooks.Accepted.of(row), TransferStatus.RECEIVED, reason, now=now)
         results[index] = uetr
     insert_rows(session, Transfer, rows)
     insert_rows(session, TransferEvent, history)
     audit_log.append_many(session, entries)
     insert_rows(session, WebhookDelivery, deliveries)
     return results
+
+
+def _received_row(item: Verified, bank: Bank, quote: Quote | None, now: dt.datetime) -> dict[str, Any]:
+    """The ``transfers`` row of an accepted instruction."""
+    i, instruction = item.body.instruction, item.instruction
+    details = item.details if isinstance(item.details, dict) else None
+    return {
+        "id": str(i.id),
+        "bank_id": bank.id,
+        "nonce": i.nonce,
+        "debtor": instruction.debtor,
+        "creditor": instruction.creditor,
+        "sell_currency": i.sell_currency,
+        "sell_amount": i.sell_amount,
+        "buy_currency": i.buy_currency,
+        "min_buy_amount": i.min_buy_amount,
+        "deadline": i.deadline,
+        "details_hash": i.details_hash,
+        "signature_r": item.body.signature.r,
+        "signature_vs": item.body.signature.vs,
+        "quote_id": quote.id if quote else None,
+        "beneficiary_key": beneficiary_key(instruction.creditor, details),
+        "status": TransferStatus.RECEIVED.value,
+        "status_reason": RECEIVED_REASON,
+        "status_code": "",
+        "details": details,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _audit_change(i: InstructionIn, creditor: Bank) -> dict[str, Any]:
+    return {
+        "to": TransferStatus.RECEIVED.value,
+        "reason": RECEIVED_REASON,
+        "sell": f"{i.sell_amount} {i.sell_currency}",
+        "buy_currency": i.buy_currency,
+        "creditor": creditor.bic,
+    }
 
 
 def _taken(session: Session, debtor: str, instructions: list[InstructionIn]) -> tuple[set[str], set[int]]:

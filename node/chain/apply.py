@@ -75,36 +75,7 @@ def apply_events(session: Session, events: Sequence[Event], confirmations: int) 
         )
         if t is None:
             continue  # not a transfer of this node (another relayer's, or a test's)
-        status = S(t.status)
-        if e.name == "InstructionEscrowed" and status is S.RECEIVED:
-            if t.review == ReviewState.PENDING:
-                changes.add(
-                    t,
-                    S.ESCROWED,
-                    f"escrowed in block {e.block_number}; {t.review_reason}",
-                    e,
-                    code=t.review_code,
-                    actor=ACTOR,
-                )
-            else:
-                changes.add(
-                    t, S.ESCROWED, f"escrowed in block {e.block_number}", e, code=ReasonCode.ESCROWED, actor=ACTOR
-                )
-        elif e.name == "InstructionSettled" and status is S.ESCROWED:
-            why = f"settled in block {e.block_number}: FINAL after {confirmations} confirmations"
-            changes.add(
-                t,
-                S.SETTLED,
-                why,
-                e,
-                code=ReasonCode.SETTLED,
-                actor=ACTOR,
-                values={"buy_amount": int(e.data["buyAmount"]), "fee": int(e.data["fee"])},
-            )
-        elif e.name == "InstructionRefunded" and status is S.ESCROWED:
-            t.status_reason = f"refunded in block {e.block_number}: REFUNDED after {confirmations} confirmations"
-        else:
-            log.warning("event %s for transfer %s in status %s: recorded, no change", e.name, t.id, t.status)
+        _move(changes, t, e, confirmations)
         if e.name in RESOLVED_EVENTS and t.batch_id is not None:
             closing.add(t.batch_id)
     insert_rows(session, ChainEvent, recorded)
@@ -112,7 +83,32 @@ def apply_events(session: Session, events: Sequence[Event], confirmations: int) 
     session.flush()
     if any(e.transfer_id in rows for e in events):
         failpoint("before_watcher_commit")  # this node's transfers changed; the commit has not happened
-    for batch_id in closing:
+    _close_batches(session, closing)
+
+
+def _move(changes: Transitions, t: Transfer, e: Event, confirmations: int) -> None:
+    """The state change one event makes of this node's transfer (or a warning if it makes none)."""
+    status = S(t.status)
+    if e.name == "InstructionEscrowed" and status is S.RECEIVED:
+        if t.review == ReviewState.PENDING:
+            why = f"escrowed in block {e.block_number}; {t.review_reason}"
+            changes.add(t, S.ESCROWED, why, e, code=t.review_code, actor=ACTOR)
+        else:
+            why = f"escrowed in block {e.block_number}"
+            changes.add(t, S.ESCROWED, why, e, code=ReasonCode.ESCROWED, actor=ACTOR)
+    elif e.name == "InstructionSettled" and status is S.ESCROWED:
+        why = f"settled in block {e.block_number}: FINAL after {confirmations} confirmations"
+        figures = {"buy_amount": int(e.data["buyAmount"]), "fee": int(e.data["fee"])}
+        changes.add(t, S.SETTLED, why, e, code=ReasonCode.SETTLED, actor=ACTOR, values=figures)
+    elif e.name == "InstructionRefunded" and status is S.ESCROWED:
+        t.status_reason = f"refunded in block {e.block_number}: REFUNDED after {confirmations} confirmations"
+    else:
+        log.warning("event %s for transfer %s in status %s: recorded, no change", e.name, t.id, t.status)
+
+
+def _close_batches(session: Session, batch_ids: set[int]) -> None:
+    """Close each batch whose every position is settled or refunded: its slot is free again."""
+    for batch_id in batch_ids:
         batch = session.get(EscrowBatch, batch_id)
         if batch is None:
             continue
@@ -122,7 +118,7 @@ def apply_events(session: Session, events: Sequence[Event], confirmations: int) 
             )
         ).all()
         if len(set(resolved)) == len(batch.transfer_ids):
-            batch.open = False  # every position is settled or refunded: the slot is free
+            batch.open = False
 
 
 def finalize(session: Session, head: int, confirmations: int) -> None:

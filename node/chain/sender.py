@@ -18,6 +18,7 @@ fees raised by at least 12.5% (the replacement rule of geth and Besu is 10%), up
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import threading
 import time
@@ -233,7 +234,7 @@ class TxSender:
             # Read the count before the receipts: a nonce counted as used here is in a block
             # that the receipt lookups below will see, if the transaction is ours.
             chain_nonce = int(self.w3.eth.get_transaction_count(self.address, "latest"))
-            floor: dict[str, int] | None = None
+            floor = functools.cache(self.fees)  # today's fees, read once a poll if a replacement needs them
             now = dt.datetime.now(dt.UTC)
             for tx in live:
                 if tx.status == TxStatus.MINED and tx.block_number is not None:
@@ -241,17 +242,8 @@ class TxSender:
                         continue  # not deep enough yet; a reorganisation meanwhile is the watcher's to report
                 receipt = self._receipt(tx.hashes)
                 if receipt is not None:
-                    block = int(receipt["blockNumber"], 16)
-                    tx.tx_hash, tx.block_number, tx.updated_at = str(receipt["transactionHash"]).lower(), block, now
-                    if int(receipt["status"], 16) == 0:
-                        tx.status, tx.error = TxStatus.FAILED, self._revert_reason(tx.request, block)
-                        metrics.TXS_ENDED.labels(TxStatus.FAILED.value).inc()
+                    if self._mined(tx, receipt, head, now):
                         ended.append(tx)
-                    elif head - block + 1 >= self.settings.confirmations:
-                        tx.status = TxStatus.CONFIRMED
-                        self.confirmed.append((tx.tx_hash, block, tx.kind))
-                    else:
-                        tx.status = TxStatus.MINED
                     continue
                 if tx.status == TxStatus.MINED:  # its block is no longer in the chain: send it again
                     tx.status, tx.block_number, tx.sent_at, tx.updated_at = TxStatus.SENT, None, None, now
@@ -265,26 +257,44 @@ class TxSender:
                 elif (now - tx.sent_at).total_seconds() > self.settings.lookup_after_s and not self._known(tx.tx_hash):
                     log.info("tx %s (nonce %s) is no longer known to the node: sent again", tx.id, tx.nonce)
                     to_send.append(tx.id)
-                elif (now - tx.sent_at).total_seconds() > self.settings.stuck_after_s:
-                    if tx.bumps >= self.settings.bumps_max:
-                        tx.error = f"not mined after {tx.bumps} fee bumps: needs an operator"
-                        continue
-                    floor = floor if floor is not None else self.fees()
-                    fees = bumped(
-                        {k: int(v) for k, v in tx.request.items() if k in _FEE_FIELDS}, floor, self.settings.fee_cap_wei
-                    )
-                    request = {**tx.request, **fees}
-                    if request == tx.request:
-                        tx.error = f"fees at the cap of {self.settings.fee_cap_wei} wei: needs an operator"
-                        continue
-                    tx.raw, tx.tx_hash = self._sign(request)
-                    tx.request, tx.hashes, tx.bumps = request, [*tx.hashes, tx.tx_hash], tx.bumps + 1
-                    tx.sent_at, tx.updated_at = None, now
-                    log.info("tx %s (nonce %s) stuck: replaced with fees %s", tx.id, tx.nonce, fees)
+                elif (now - tx.sent_at).total_seconds() > self.settings.stuck_after_s and self._replace(tx, now, floor):
                     to_send.append(tx.id)
         for tx_id in to_send:
             self.broadcast(tx_id)
         return ended
+
+    def _mined(self, tx: ChainTx, receipt: dict[str, Any], head: int, now: dt.datetime) -> bool:
+        """Record a transaction's receipt: confirmed once deep enough, or failed (True: it ended badly)."""
+        block = int(receipt["blockNumber"], 16)
+        tx.tx_hash, tx.block_number, tx.updated_at = str(receipt["transactionHash"]).lower(), block, now
+        if int(receipt["status"], 16) == 0:
+            tx.status, tx.error = TxStatus.FAILED, self._revert_reason(tx.request, block)
+            metrics.TXS_ENDED.labels(TxStatus.FAILED.value).inc()
+            return True
+        if head - block + 1 >= self.settings.confirmations:
+            tx.status = TxStatus.CONFIRMED
+            self.confirmed.append((tx.tx_hash, block, tx.kind))
+        else:
+            tx.status = TxStatus.MINED
+        return False
+
+    def _replace(self, tx: ChainTx, now: dt.datetime, floor: Callable[[], dict[str, int]]) -> bool:
+        """Re-sign a stuck transaction with fees at least 12.5% higher (True: send it), unless the
+        bumps or the fee cap are used up (then it waits for an operator)."""
+        if tx.bumps >= self.settings.bumps_max:
+            tx.error = f"not mined after {tx.bumps} fee bumps: needs an operator"
+            return False
+        current = {k: int(v) for k, v in tx.request.items() if k in _FEE_FIELDS}
+        fees = bumped(current, floor(), self.settings.fee_cap_wei)
+        request = {**tx.request, **fees}
+        if request == tx.request:
+            tx.error = f"fees at the cap of {self.settings.fee_cap_wei} wei: needs an operator"
+            return False
+        tx.raw, tx.tx_hash = self._sign(request)
+        tx.request, tx.hashes, tx.bumps = request, [*tx.hashes, tx.tx_hash], tx.bumps + 1
+        tx.sent_at, tx.updated_at = None, now
+        log.info("tx %s (nonce %s) stuck: replaced with fees %s", tx.id, tx.nonce, fees)
+        return True
 
     def _known(self, tx_hash: str) -> bool:
         """Does the node hold the transaction (mined or pending)? Asked with a raw call: the answer

@@ -36,6 +36,7 @@ from node.ops import audit_log
 from node.store.db import Store
 from node.store.models import Mismatch, ReconciliationRun, SeenBlock, Transfer, WebhookDelivery
 from settlement.audit import audit_checks, check_state, replay_chain
+from settlement.audit.ledger import Ledger
 from settlement.chain.rpc import Rpc
 from settlement.eip712 import uuid_to_id
 from settlement.lifecycle import TransferStatus
@@ -104,22 +105,7 @@ def reconcile(store: Store, rpc_url: str, manifest: Manifest, confirmations: int
 
 
 def _compare(store: Store, rpc_url: str, manifest: Manifest, confirmations: int, run_id: int) -> Outcome:
-    with store.transaction(write=False) as session:
-        block = session.scalar(select(func.max(SeenBlock.number)))
-        rows = [
-            _Row(*r)
-            for r in session.execute(
-                select(
-                    Transfer.id,
-                    Transfer.status,
-                    Transfer.debtor,
-                    Transfer.sell_currency,
-                    Transfer.sell_amount,
-                    Transfer.buy_amount,
-                    Transfer.fee,
-                )
-            )
-        ]
+    block, rows = _read_store(store)
     with Rpc(rpc_url) as rpc:
         if block is None:
             block = rpc.block_number()
@@ -135,70 +121,74 @@ def _compare(store: Store, rpc_url: str, manifest: Manifest, confirmations: int,
         out.differences.append(
             Difference("chain_balance", subject.strip(), f.fields.get("expected", ""), f.fields.get("found", ""), why)
         )
-
     final_depth = block - confirmations + 1
     store_escrowed: dict[tuple[str, str], int] = defaultdict(int)
     chain_escrowed: dict[tuple[str, str], int] = defaultdict(int)
     for t in rows:
         key = uuid_to_id(t.id)
         escrows = ledger.escrows.get(key, [])
-        settled, refunded = ledger.settlements.get(key), ledger.refunds.get(key)
-        subject = f"transfer {t.id}"
         if t.status == S.ESCROWED.value:
             store_escrowed[(t.debtor, t.sell_currency)] += t.sell_amount
-        if escrows and settled is None and refunded is None:
+        if escrows and ledger.settlements.get(key) is None and ledger.refunds.get(key) is None:
             chain_escrowed[(escrows[0].debtor, escrows[0].sell_currency)] += escrows[0].sell_amount
-        if settled is not None:
-            allowed = {S.FINAL.value} if settled.block <= final_depth else {S.SETTLED.value, S.FINAL.value}
-            chain = f"settled in block {settled.block} (tx {settled.tx_hash})"
-            buy, fee = int(settled.args["buyAmount"]), int(settled.args["fee"])
-            if t.status in (S.SETTLED.value, S.FINAL.value) and (t.buy_amount, t.fee) != (buy, fee):
-                out.differences.append(
-                    Difference(
-                        "transfer",
-                        subject,
-                        f"buy amount {buy}, fee {fee}",
-                        f"buy amount {t.buy_amount}, fee {t.fee}",
-                        chain,
-                    )
-                )
-        elif refunded is not None:
-            allowed = {S.REFUNDED.value} if refunded.block <= final_depth else {S.ESCROWED.value, S.REFUNDED.value}
-            chain = f"refunded in block {refunded.block} (tx {refunded.tx_hash})"
-        elif escrows:
-            allowed, chain = {S.ESCROWED.value}, f"escrowed in block {escrows[0].log.block}, not yet settled"
-        else:
-            allowed, chain = {S.RECEIVED.value, S.REJECTED.value, S.FAILED.value}, "no escrow on chain"
-        if t.status not in allowed:
-            out.differences.append(Difference("transfer", subject, " or ".join(sorted(allowed)), t.status, chain))
-        if escrows:
-            e = escrows[0]
-            if (e.debtor, e.sell_currency, e.sell_amount) != (t.debtor, t.sell_currency, t.sell_amount):
-                out.differences.append(
-                    Difference(
-                        "transfer",
-                        subject + " escrow",
-                        f"{e.sell_amount} {e.sell_currency} from {e.debtor}",
-                        f"{t.sell_amount} {t.sell_currency} from {t.debtor}",
-                        "the escrow event's figures",
-                    )
-                )
+        out.differences += _transfer_differences(t, ledger, final_depth)
     for debtor, ccy in sorted(store_escrowed.keys() | chain_escrowed.keys()):
         expected, found = chain_escrowed.get((debtor, ccy), 0), store_escrowed.get((debtor, ccy), 0)
         if expected != found:
-            out.differences.append(
-                Difference(
-                    "escrowed",
-                    f"{debtor} {ccy}",
-                    f"{expected} on chain",
-                    f"{found} in the store",
-                    "the node's open escrows, summed",
-                )
-            )
+            where, what = f"{debtor} {ccy}", "the node's open escrows, summed"
+            out.differences.append(Difference("escrowed", where, f"{expected} on chain", f"{found} in the store", what))
     out.checked["transfers"] = len(rows)
     out.checked["escrow_accounts"] = len(store_escrowed.keys() | chain_escrowed.keys())
     del out.differences[FINDINGS_MAX:]
     return out
+
+
+def _read_store(store: Store) -> tuple[int | None, list[_Row]]:
+    """The watcher's newest block, and every transfer's figures the chain can confirm."""
+    with store.transaction(write=False) as session:
+        block = session.scalar(select(func.max(SeenBlock.number)))
+        columns = (
+            Transfer.id,
+            Transfer.status,
+            Transfer.debtor,
+            Transfer.sell_currency,
+            Transfer.sell_amount,
+            Transfer.buy_amount,
+            Transfer.fee,
+        )
+        return block, [_Row(*r) for r in session.execute(select(*columns))]
+
+
+def _transfer_differences(t: _Row, ledger: Ledger, final_depth: int) -> list[Difference]:
+    """Where one transfer's status and figures disagree with what its events say."""
+    key = uuid_to_id(t.id)
+    escrows = ledger.escrows.get(key, [])
+    settled, refunded = ledger.settlements.get(key), ledger.refunds.get(key)
+    subject = f"transfer {t.id}"
+    found: list[Difference] = []
+    if settled is not None:
+        allowed = {S.FINAL.value} if settled.block <= final_depth else {S.SETTLED.value, S.FINAL.value}
+        chain = f"settled in block {settled.block} (tx {settled.tx_hash})"
+        buy, fee = int(settled.args["buyAmount"]), int(settled.args["fee"])
+        if t.status in (S.SETTLED.value, S.FINAL.value) and (t.buy_amount, t.fee) != (buy, fee):
+            expected, stored = f"buy amount {buy}, fee {fee}", f"buy amount {t.buy_amount}, fee {t.fee}"
+            found.append(Difference("transfer", subject, expected, stored, chain))
+    elif refunded is not None:
+        allowed = {S.REFUNDED.value} if refunded.block <= final_depth else {S.ESCROWED.value, S.REFUNDED.value}
+        chain = f"refunded in block {refunded.block} (tx {refunded.tx_hash})"
+    elif escrows:
+        allowed, chain = {S.ESCROWED.value}, f"escrowed in block {escrows[0].log.block}, not yet settled"
+    else:
+        allowed, chain = {S.RECEIVED.value, S.REJECTED.value, S.FAILED.value}, "no escrow on chain"
+    if t.status not in allowed:
+        found.append(Difference("transfer", subject, " or ".join(sorted(allowed)), t.status, chain))
+    if escrows:
+        e = escrows[0]
+        if (e.debtor, e.sell_currency, e.sell_amount) != (t.debtor, t.sell_currency, t.sell_amount):
+            expected = f"{e.sell_amount} {e.sell_currency} from {e.debtor}"
+            stored = f"{t.sell_amount} {t.sell_currency} from {t.debtor}"
+            found.append(Difference("transfer", subject + " escrow", expected, stored, "the escrow event's figures"))
+    return found
 
 
 def _record(store: Store, outcome: Outcome, trigger: str) -> None:

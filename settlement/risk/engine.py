@@ -78,94 +78,15 @@ class RiskEngine:
         self.rules = rules or RiskRules()
 
     def check(self, facts: TransferFacts, exposure: Exposure) -> Decision:
-        r, ccy, amount = self.rules, facts.sell_currency, facts.sell_amount
-        hits: list[Hit] = []
-
-        def hit(code: ReasonCode, reason: str, reject: bool = True) -> None:
-            hits.append(Hit(code, reason, reject))
-
-        def show(value: int) -> str:
-            return f"{money.format_minor(value, ccy)} {ccy}"
-
-        screened = self._screen(facts)
-        for h in screened:
-            if h.field == "bic":
-                hit(
-                    ReasonCode.SANCTIONS_BIC,
-                    f"{h.party.role} BIC {h.matched} is listed ({h.entry.id}, {h.entry.program})",
-                )
-            elif h.field == "country":
-                hit(
-                    ReasonCode.SANCTIONS_COUNTRY,
-                    f"{h.party.role} country {h.matched} is a listed jurisdiction ({h.entry.id}, {h.entry.program})",
-                )
-            elif h.score >= r.screening.threshold:
-                hit(
-                    ReasonCode.SANCTIONS_NAME,
-                    f"{h.party.role} name {h.matched!r} matches listed {h.entry.name!r} "
-                    f"({h.entry.id}, {h.entry.program}) with score {h.score:.0f} >= {r.screening.threshold:.0f}",
-                )
-            else:
-                hit(
-                    ReasonCode.REVIEW_SCREENING,
-                    f"{h.party.role} name {h.matched!r} resembles listed {h.entry.name!r} "
-                    f"({h.entry.id}) with score {h.score:.0f}, in the grey band from {r.screening.review_from:.0f}",
-                    reject=False,
-                )
-        corridors = r.corridors
-        if corridors.pairs is not None and (ccy, facts.buy_currency) not in corridors.pairs:
-            hit(ReasonCode.CORRIDOR_PAIR, f"{ccy}/{facts.buy_currency} is not a corridor this network serves")
-        if corridors.countries is not None:
-            for p in facts.parties:
-                if p.country and p.country not in corridors.countries:
-                    hit(ReasonCode.CORRIDOR_COUNTRY, f"the {p.role}'s country {p.country} is not served")
-        limits = r.limits_for(facts.debtor_bic)
-        cap = limits.max_per_transfer.get(ccy)
-        if cap is not None and amount > cap:
-            hit(
-                ReasonCode.LIMIT_PER_TRANSFER,
-                f"{show(amount)} is above {facts.debtor_bic}'s per-transfer limit of {show(cap)}",
-            )
-        cap = limits.daily_outflow.get(ccy)
-        if cap is not None and exposure.outflow_today + amount > cap:
-            hit(
-                ReasonCode.DAILY_OUTFLOW,
-                f"{show(exposure.outflow_today)} sent today and {show(amount)} more is above "
-                f"{facts.debtor_bic}'s daily outflow limit of {show(cap)}",
-            )
-        cap = limits.net_debit_cap.get(ccy)
-        if cap is not None:
-            if exposure.settlement_balance is not None:
-                cap = min(cap, exposure.settlement_balance)
-            net = exposure.outflow_today - exposure.inflow_today + amount
-            if net > cap:
-                hit(
-                    ReasonCode.NET_DEBIT_CAP,
-                    f"the net debit today would be {show(net)}, above {facts.debtor_bic}'s cap of "
-                    f"{show(cap)} (the configured cap, or the settlement balance if smaller)",
-                )
-        v = r.velocity
-        if v.per_minute_max is not None and exposure.sent_last_minute + 1 > v.per_minute_max:
-            hit(
-                ReasonCode.VELOCITY_PER_MINUTE,
-                f"{facts.debtor_bic} sent {exposure.sent_last_minute} transfers in the last "
-                f"minute; at most {v.per_minute_max} are allowed",
-            )
-        large = v.large.get(ccy)
-        large_new = large is not None and amount >= large and not exposure.beneficiary_known
-        if large_new and v.large_new_max is not None and exposure.large_new_in_window + 1 > v.large_new_max:
-            hit(
-                ReasonCode.NEW_BENEFICIARY_BURST,
-                f"{exposure.large_new_in_window + 1} large transfers (from {show(large or 0)})"
-                f" to beneficiaries not paid before within {v.window_s} s; at most {v.large_new_max} are allowed",
-            )
-        threshold = r.review_above.get(ccy)
-        if threshold is not None and amount > threshold:
-            hit(
-                ReasonCode.REVIEW_AMOUNT,
-                f"{show(amount)} is above the review threshold of {show(threshold)}",
-                reject=False,
-            )
+        """The decision on one transfer: every rule applied, in the order of the table in :mod:`settlement.risk`."""
+        large_new, velocity = self._velocity_hits(facts, exposure)
+        hits = [
+            *self._screening_hits(facts),
+            *self._corridor_hits(facts),
+            *self._limit_hits(facts, exposure),
+            *velocity,
+            *self._review_hits(facts),
+        ]
         if not hits:
             return Decision.approve(large_new=large_new)
         rejecting = [h for h in hits if h.reject]
@@ -174,6 +95,95 @@ class RiskEngine:
         if rejecting:
             return Decision(Outcome.REJECT, first.code, reason, tuple(hits), large_new)
         return Decision(Outcome.REVIEW, first.code, "held for review: " + reason, tuple(hits), large_new)
+
+    def _screening_hits(self, facts: TransferFacts) -> list[Hit]:
+        r, hits = self.rules.screening, []
+        for h in self._screen(facts):
+            listed = f"({h.entry.id}, {h.entry.program})"
+            if h.field == "bic":
+                hits.append(Hit(ReasonCode.SANCTIONS_BIC, f"{h.party.role} BIC {h.matched} is listed {listed}", True))
+            elif h.field == "country":
+                why = f"{h.party.role} country {h.matched} is a listed jurisdiction {listed}"
+                hits.append(Hit(ReasonCode.SANCTIONS_COUNTRY, why, True))
+            elif h.score >= r.threshold:
+                why = (
+                    f"{h.party.role} name {h.matched!r} matches listed {h.entry.name!r} "
+                    f"{listed} with score {h.score:.0f} >= {r.threshold:.0f}"
+                )
+                hits.append(Hit(ReasonCode.SANCTIONS_NAME, why, True))
+            else:
+                why = (
+                    f"{h.party.role} name {h.matched!r} resembles listed {h.entry.name!r} "
+                    f"({h.entry.id}) with score {h.score:.0f}, in the grey band from {r.review_from:.0f}"
+                )
+                hits.append(Hit(ReasonCode.REVIEW_SCREENING, why, False))
+        return hits
+
+    def _corridor_hits(self, facts: TransferFacts) -> list[Hit]:
+        corridors, ccy, hits = self.rules.corridors, facts.sell_currency, []
+        if corridors.pairs is not None and (ccy, facts.buy_currency) not in corridors.pairs:
+            why = f"{ccy}/{facts.buy_currency} is not a corridor this network serves"
+            hits.append(Hit(ReasonCode.CORRIDOR_PAIR, why, True))
+        if corridors.countries is not None:
+            for p in facts.parties:
+                if p.country and p.country not in corridors.countries:
+                    why = f"the {p.role}'s country {p.country} is not served"
+                    hits.append(Hit(ReasonCode.CORRIDOR_COUNTRY, why, True))
+        return hits
+
+    def _limit_hits(self, facts: TransferFacts, exposure: Exposure) -> list[Hit]:
+        ccy, amount, bic, hits = facts.sell_currency, facts.sell_amount, facts.debtor_bic, []
+        limits = self.rules.limits_for(bic)
+        cap = limits.max_per_transfer.get(ccy)
+        if cap is not None and amount > cap:
+            why = f"{_show(amount, ccy)} is above {bic}'s per-transfer limit of {_show(cap, ccy)}"
+            hits.append(Hit(ReasonCode.LIMIT_PER_TRANSFER, why, True))
+        cap = limits.daily_outflow.get(ccy)
+        if cap is not None and exposure.outflow_today + amount > cap:
+            why = (
+                f"{_show(exposure.outflow_today, ccy)} sent today and {_show(amount, ccy)} more is above "
+                f"{bic}'s daily outflow limit of {_show(cap, ccy)}"
+            )
+            hits.append(Hit(ReasonCode.DAILY_OUTFLOW, why, True))
+        cap = limits.net_debit_cap.get(ccy)
+        if cap is not None:
+            if exposure.settlement_balance is not None:
+                cap = min(cap, exposure.settlement_balance)
+            net = exposure.outflow_today - exposure.inflow_today + amount
+            if net > cap:
+                why = (
+                    f"the net debit today would be {_show(net, ccy)}, above {bic}'s cap of "
+                    f"{_show(cap, ccy)} (the configured cap, or the settlement balance if smaller)"
+                )
+                hits.append(Hit(ReasonCode.NET_DEBIT_CAP, why, True))
+        return hits
+
+    def _velocity_hits(self, facts: TransferFacts, exposure: Exposure) -> tuple[bool, list[Hit]]:
+        """Whether the transfer is large and to a new beneficiary, and the velocity rules' hits."""
+        v, ccy, amount, hits = self.rules.velocity, facts.sell_currency, facts.sell_amount, []
+        if v.per_minute_max is not None and exposure.sent_last_minute + 1 > v.per_minute_max:
+            why = (
+                f"{facts.debtor_bic} sent {exposure.sent_last_minute} transfers in the last "
+                f"minute; at most {v.per_minute_max} are allowed"
+            )
+            hits.append(Hit(ReasonCode.VELOCITY_PER_MINUTE, why, True))
+        large = v.large.get(ccy)
+        large_new = large is not None and amount >= large and not exposure.beneficiary_known
+        if large_new and v.large_new_max is not None and exposure.large_new_in_window + 1 > v.large_new_max:
+            why = (
+                f"{exposure.large_new_in_window + 1} large transfers (from {_show(large or 0, ccy)})"
+                f" to beneficiaries not paid before within {v.window_s} s; at most {v.large_new_max} are allowed"
+            )
+            hits.append(Hit(ReasonCode.NEW_BENEFICIARY_BURST, why, True))
+        return large_new, hits
+
+    def _review_hits(self, facts: TransferFacts) -> list[Hit]:
+        ccy, amount = facts.sell_currency, facts.sell_amount
+        threshold = self.rules.review_above.get(ccy)
+        if threshold is not None and amount > threshold:
+            why = f"{_show(amount, ccy)} is above the review threshold of {_show(threshold, ccy)}"
+            return [Hit(ReasonCode.REVIEW_AMOUNT, why, False)]
+        return []
 
     def _screen(self, facts: TransferFacts) -> list[ScreeningHit]:
         s = self.rules.screening
@@ -185,3 +195,7 @@ class RiskEngine:
                 if h.field != "name" or h.score >= s.review_from:
                     found.append(h)
         return found
+
+
+def _show(value: int, ccy: str) -> str:
+    return f"{money.format_minor(value, ccy)} {ccy}"

@@ -146,7 +146,25 @@ def load_rules(
     ``currencies`` are the ones the network settles: a rule naming another is refused. The
     sanctions list is read from ``screening.list``, relative to ``base_dir``.
     """
-    known = frozenset(currencies)
+    root, doc = _parse(text, source)
+    read = _Reader(_Locator(root, source), frozenset(currencies))
+    banks = {bic: read.bank_limits(bic, own) for bic, own in doc.limits.banks.items()}
+    velocity = read.velocity(doc.velocity)
+    corridors = read.corridors(doc.corridors)
+    screening = read.screening(doc.screening, base_dir)
+    return RiskRules(
+        default=read.limits(doc.limits.default, ("limits", "default")),
+        banks=banks,
+        velocity=velocity,
+        corridors=corridors,
+        screening=screening,
+        review_above=read.amounts(doc.review.above, ("review", "above")),
+        text=text,
+    )
+
+
+def _parse(text: str, source: str) -> tuple[yaml.Node, _RulesDoc]:
+    """The document's node tree (for line numbers) and its sections, checked against the schema."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -161,87 +179,90 @@ def load_rules(
     if not isinstance(data, dict):
         raise RulesError(source, root.start_mark.line + 1, "the document must be a mapping of sections")
     try:
-        doc = _RulesDoc.model_validate(data)
+        return root, _RulesDoc.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(first["loc"])
         where = ".".join(str(p) for p in loc) or "(document)"
         reason = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
         raise RulesError(source, _line_of(root, loc), f"{where}: {reason}") from None
-    at = _Locator(root, source)
 
-    def amounts(values: Amounts, path: tuple[str, ...]) -> dict[str, int]:
+
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    """The checks of each section's values that the schema cannot make (currencies of this
+    network, amounts in their minor units, BICs, pairs, countries, the sanctions list)."""
+
+    at: _Locator
+    known: frozenset[str]
+
+    def amounts(self, values: Amounts, path: tuple[str, ...]) -> dict[str, int]:
         out: dict[str, int] = {}
         for code, value in values.items():
-            if code not in known:
-                at.fail(path + (code,), f"{code} is not settled on this network ({', '.join(sorted(known))})")
+            if code not in self.known:
+                self.at.fail(path + (code,), f"{code} is not settled on this network ({', '.join(sorted(self.known))})")
             if value.strip().startswith("-"):
-                at.fail(path + (code,), f"a limit cannot be negative ({value})")
+                self.at.fail(path + (code,), f"a limit cannot be negative ({value})")
             try:
                 out[code] = int(money.to_minor(value, code))
             except CorridorError as exc:
-                at.fail(path + (code,), f"{value!r} is not an amount of {code}: {exc}")
+                self.at.fail(path + (code,), f"{value!r} is not an amount of {code}: {exc}")
         return out
 
-    def limits(d: _LimitsDoc, path: tuple[str, ...]) -> Limits:
+    def limits(self, d: _LimitsDoc, path: tuple[str, ...]) -> Limits:
         return Limits(
-            amounts(d.max_per_transfer, path + ("max_per_transfer",)),
-            amounts(d.daily_outflow, path + ("daily_outflow",)),
-            amounts(d.net_debit_cap, path + ("net_debit_cap",)),
+            self.amounts(d.max_per_transfer, path + ("max_per_transfer",)),
+            self.amounts(d.daily_outflow, path + ("daily_outflow",)),
+            self.amounts(d.net_debit_cap, path + ("net_debit_cap",)),
         )
 
-    banks: dict[str, Limits] = {}
-    for bic, own in doc.limits.banks.items():
+    def bank_limits(self, bic: str, own: _LimitsDoc) -> Limits:
         if not (len(bic) in (8, 11) and bic.isalnum() and bic.isupper()):
-            at.fail(("limits", "banks", bic), f"{bic!r} is not a BIC (8 or 11 upper-case letters and digits)")
-        banks[bic] = limits(own, ("limits", "banks", bic))
-    velocity = Velocity(per_minute_max=doc.velocity.transfers_per_minute_max)
-    if (burst := doc.velocity.new_beneficiary_burst) is not None:
-        velocity = Velocity(
-            velocity.per_minute_max,
-            amounts(burst.large, ("velocity", "new_beneficiary_burst", "large")),
-            burst.window_s,
-            burst.count_max,
+            self.at.fail(("limits", "banks", bic), f"{bic!r} is not a BIC (8 or 11 upper-case letters and digits)")
+        return self.limits(own, ("limits", "banks", bic))
+
+    def velocity(self, d: _VelocityDoc) -> Velocity:
+        velocity = Velocity(per_minute_max=d.transfers_per_minute_max)
+        if (burst := d.new_beneficiary_burst) is not None:
+            large = self.amounts(burst.large, ("velocity", "new_beneficiary_burst", "large"))
+            velocity = Velocity(velocity.per_minute_max, large, burst.window_s, burst.count_max)
+        return velocity
+
+    def corridors(self, d: _CorridorsDoc) -> Corridors:
+        pairs: set[tuple[str, str]] | None = None
+        if d.pairs is not None:
+            pairs = set()
+            for i, pair in enumerate(d.pairs):
+                sell, _, buy = pair.partition("/")
+                if not (sell and buy) or sell == buy:
+                    self.at.fail(("corridors", "pairs", i), f"{pair!r} is not a pair written SELL/BUY, e.g. USD/EUR")
+                for code in (sell, buy):
+                    if code not in self.known:
+                        self.at.fail(("corridors", "pairs", i), f"{code} is not settled on this network")
+                pairs.add((sell, buy))
+        countries: set[str] | None = None
+        if d.countries is not None:
+            countries = set()
+            for i, country in enumerate(d.countries):
+                if not (len(country) == 2 and country.isalpha() and country.isupper()):
+                    self.at.fail(("corridors", "countries", i), f"{country!r} is not an ISO 3166 alpha-2 code")
+                countries.add(country)
+        return Corridors(
+            frozenset(pairs) if pairs is not None else None, frozenset(countries) if countries is not None else None
         )
-    pairs: set[tuple[str, str]] | None = None
-    if doc.corridors.pairs is not None:
-        pairs = set()
-        for i, pair in enumerate(doc.corridors.pairs):
-            sell, _, buy = pair.partition("/")
-            if not (sell and buy) or sell == buy:
-                at.fail(("corridors", "pairs", i), f"{pair!r} is not a pair written SELL/BUY, e.g. USD/EUR")
-            for code in (sell, buy):
-                if code not in known:
-                    at.fail(("corridors", "pairs", i), f"{code} is not settled on this network")
-            pairs.add((sell, buy))
-    countries: set[str] | None = None
-    if doc.corridors.countries is not None:
-        countries = set()
-        for i, country in enumerate(doc.corridors.countries):
-            if not (len(country) == 2 and country.isalpha() and country.isupper()):
-                at.fail(("corridors", "countries", i), f"{country!r} is not an ISO 3166 alpha-2 code")
-            countries.add(country)
-    screening = Screening()
-    if doc.screening is not None:
-        s = doc.screening
+
+    def screening(self, s: _ScreeningDoc | None, base_dir: Path | None) -> Screening:
+        if s is None:
+            return Screening()
         review_from = float(s.review_from) if s.review_from is not None else float(s.threshold)
         if review_from > s.threshold:
-            at.fail(("screening", "review_from"), f"review_from {review_from} is above the threshold {s.threshold}")
+            self.at.fail(
+                ("screening", "review_from"), f"review_from {review_from} is above the threshold {s.threshold}"
+            )
         path = Path(s.list)
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
-        screening = Screening(SanctionsList.load(path), float(s.threshold), review_from)
-    return RiskRules(
-        default=limits(doc.limits.default, ("limits", "default")),
-        banks=banks,
-        velocity=velocity,
-        corridors=Corridors(
-            frozenset(pairs) if pairs is not None else None, frozenset(countries) if countries is not None else None
-        ),
-        screening=screening,
-        review_above=amounts(doc.review.above, ("review", "above")),
-        text=text,
-    )
+        return Screening(SanctionsList.load(path), float(s.threshold), review_from)
 
 
 def load_rules_file(path: Path, currencies: Iterable[str]) -> RiskRules:
