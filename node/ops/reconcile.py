@@ -36,7 +36,7 @@ from node.ops import audit_log
 from node.store.db import Store
 from node.store.models import Mismatch, ReconciliationRun, SeenBlock, Transfer, WebhookDelivery
 from settlement.audit import audit_checks, check_state, replay_chain
-from settlement.audit.ledger import Ledger
+from settlement.audit.state import Ledger
 from settlement.chain.rpc import Rpc
 from settlement.eip712 import uuid_to_id
 from settlement.lifecycle import TransferStatus

@@ -21,8 +21,9 @@ from eth_utils.address import to_checksum_address
 from settlement.audit.bytecode import check_bytecode
 from settlement.audit.decoding import VaultCall, decode_call
 from settlement.audit.export import check_export, load_export
-from settlement.audit.ledger import Ledger, Replay
+from settlement.audit.ledger import Replay
 from settlement.audit.report import Check, Report
+from settlement.audit.state import Ledger
 from settlement.chain.events import decode_log
 from settlement.chain.rpc import RANGE_BLOCKS_MAX, Progress, Rpc
 from settlement.eip712 import Domain

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from settlement.audit import AuditResult, run_audit
-from settlement.audit.ledger import BANK
+from settlement.audit.state import BANK
 from settlement.audit.statement import Period, statement, write_statement
 from settlement.chain.rpc import RANGE_BLOCKS_MAX
 from settlement.chain.rpc import Progress as Advance

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from settlement.audit.ledger import Ledger
 from settlement.audit.report import Check
+from settlement.audit.state import Ledger
 from settlement.eip712 import id_to_uuid, uuid_to_id
 from settlement.errors import ConfigurationError
 

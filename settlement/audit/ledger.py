@@ -10,95 +10,28 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-
-from eth_utils.crypto import keccak
 
 from settlement.audit.decoding import ResolutionCall, VaultCall
-from settlement.audit.report import Check, major
+from settlement.audit.pricing import PricingChecks
+from settlement.audit.report import Check
+from settlement.audit.state import (
+    BANK,
+    FEE_ACCOUNT,
+    FEES_ACCRUED_MAX,
+    OPERATOR_ROLE,
+    ZERO_ADDRESS,
+    EscrowRecord,
+    Ledger,
+    Movement,
+    ParticipantState,
+)
 from settlement.chain.events import Log
 from settlement.chain.vault import Action, SignedInstruction
-from settlement.conversion import BPS, convert
+from settlement.conversion import BPS
 from settlement.eip712 import Domain, Instruction, id_to_uuid, recover
 
-ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
-OPERATOR_ROLE = keccak(text="OPERATOR_ROLE")
-FEES_ACCRUED_MAX = 2**72 - 1
-"""The vault accrues fees per pair in 72 bits and books a fee on the fee account at once when
-the accrual would overflow (``_accrueFee``)."""
 
-BANK, LIQUIDITY_PROVIDER, FEE_ACCOUNT = 1, 2, 3
-KIND_NAMES = {BANK: "bank", LIQUIDITY_PROVIDER: "liquidity provider", FEE_ACCOUNT: "fee account"}
-
-
-@dataclass
-class ParticipantState:
-    kind: int
-    bic: str
-    active: bool = True
-    frozen: bool = False
-
-    def usable_as(self, kind: int) -> bool:
-        return self.kind == kind and self.active and not self.frozen
-
-
-@dataclass(frozen=True, slots=True)
-class Movement:
-    """One change of one participant's balance in one currency, and what caused it."""
-
-    participant: str
-    currency: str
-    block: int
-    index: int
-    tx_hash: str
-    kind: str
-    uetr: str
-    available: int
-    escrowed: int
-
-
-@dataclass
-class EscrowRecord:
-    log: Log
-    signed: SignedInstruction | None
-    sell_currency: str
-    sell_amount: int
-    debtor: str
-    resolved_by: Log | None = None
-
-
-@dataclass
-class Ledger:
-    """The state rebuilt from events (and what the checks need of it afterwards)."""
-
-    participants: dict[str, ParticipantState] = field(default_factory=dict)
-    enabled: set[tuple[str, str]] = field(default_factory=set)
-    decimals: dict[str, int] = field(default_factory=dict)
-    tokens: dict[str, str] = field(default_factory=dict)
-    """Asset address → currency code."""
-    balances: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
-    fees_accrued: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
-    rates: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
-    """Pair → (rate, timestamp of its publication)."""
-    minted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    burned: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    vault_received: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    vault_sent: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    movements: list[Movement] = field(default_factory=list)
-    escrows: dict[bytes, list[EscrowRecord]] = field(default_factory=lambda: defaultdict(list))
-    settlements: dict[bytes, Log] = field(default_factory=dict)
-    """The (first) settlement event of each id."""
-    refunds: dict[bytes, Log] = field(default_factory=dict)
-
-    def name(self, address: str) -> str:
-        p = self.participants.get(address)
-        return f"{p.bic} {address}" if p else address
-
-    def amount(self, value: int, currency: str) -> str:
-        return f"{major(value, self.decimals.get(currency, 0))} {currency}"
-
-
-class Replay:
+class Replay(PricingChecks):
     def __init__(
         self,
         domain: Domain,
@@ -344,65 +277,13 @@ class Replay:
             fail("settled after its deadline", deadline=ins.deadline, block_time=now)
         if self.paused:
             fail("settled while the network was paused")
-        quote, signature = position.quote.quote, position.quote.signature
-        try:
-            signer = recover(self.domain, quote, signature)
-        except ValueError as exc:
-            signer = f"invalid signature ({exc})"
-        if signer != self.quote_signer:
-            fail("quote not signed by the oracle's quote key in force", signer=signer, quote_signer=self.quote_signer)
-        if (quote.sell_currency, quote.buy_currency) != (ins.sell_currency, ins.buy_currency):
-            fail("quote is for another pair", quote=f"{quote.sell_currency.decode()}/{quote.buy_currency.decode()}")
-        if quote.liquidity_provider != a["liquidityProvider"]:
-            fail("liquidity provider differs from the quote's", quote=quote.liquidity_provider)
-        self._require_usable(fail, "liquidity provider", a["liquidityProvider"], LIQUIDITY_PROVIDER)
-        self._require_usable(fail, "debtor", ins.debtor, BANK)
-        self._require_usable(fail, "creditor", a["creditor"], BANK)
-        if now > quote.expiry:
-            fail("quote had expired", expiry=quote.expiry, block_time=now)
+        quote = position.quote.quote
+        self._check_quote(fail, log, ins, quote, position.quote.signature, now)
         if quote.fee_bps > BPS:
             fail("quote's fee above 100 %", fee_bps=quote.fee_bps)
             return
-        expected = convert(
-            ins.sell_amount,
-            quote.rate,
-            quote.fee_bps,
-            self.ledger.decimals.get(sell, 0),
-            self.ledger.decimals.get(buy, 0),
-        )
-        if (expected.buy_amount, expected.fee) != (a["buyAmount"], a["fee"]):
-            fail(
-                "booked figures differ from the conversion at the quoted rate",
-                expected=self._figures(expected.buy_amount, buy, expected.fee, sell),
-                booked=self._figures(a["buyAmount"], buy, a["fee"], sell),
-                rate=quote.rate,
-                fee_bps=quote.fee_bps,
-            )
-        if a["buyAmount"] < ins.min_buy_amount:
-            fail(
-                "creditor received less than the instructed minimum",
-                minimum=self.ledger.amount(ins.min_buy_amount, buy),
-                paid=self.ledger.amount(a["buyAmount"], buy),
-            )
-        reference = self.ledger.rates.get((sell, buy))
-        if reference is None:
-            fail("no reference rate published for the pair", pair=f"{sell}/{buy}")
-            return
-        ref_rate, published_at = reference
-        if now > published_at + self.rate_max_age_s:
-            fail(
-                "reference rate in force was stale",
-                published_at=published_at,
-                block_time=now,
-                rate_max_age_s=self.rate_max_age_s,
-            )
-        if abs(quote.rate - ref_rate) * BPS > ref_rate * self.band_bps:
-            fail(
-                "rate outside the band around the reference rate",
-                rate=quote.rate,
-                reference_rate=ref_rate,
-                band_bps=self.band_bps,
-            )
+        self._check_figures(fail, log, ins, quote)
+        self._check_band(fail, quote, (sell, buy), now)
 
     def _on_InstructionRefunded(self, log: Log) -> None:  # noqa: N802
         a = log.args
@@ -435,21 +316,6 @@ class Replay:
                 block_time=now,
             )
 
-    # ------------------------------------------------------------------ helpers
-
-    def _require_usable(self, fail: Callable[..., None], role: str, address: str, kind: int) -> None:
-        """The participant was registered as ``kind``, active and not frozen at this point of the replay."""
-        p = self.ledger.participants.get(address)
-        if p is None or not p.usable_as(kind):
-            fail(
-                f"{role} was not an active, unfrozen {KIND_NAMES[kind]}",
-                state=_state(p),
-                **{role.replace(" ", "_"): self.ledger.name(address)},
-            )
-
-    def _figures(self, buy_amount: int, buy: str, fee: int, sell: str) -> str:
-        return f"buy {self.ledger.amount(buy_amount, buy)}, fee {self.ledger.amount(fee, sell)}"
-
     def _failer(self, check: Check, uetr: str, log: Log) -> Callable[..., None]:
         def fail(message: str, **fields: object) -> None:
             check.fail(message, uetr=uetr, tx=log.tx_hash, block=log.block, **fields)
@@ -463,14 +329,3 @@ def _is_uetr(value: object) -> bool:
 
 def _uetr(value: bytes) -> str:
     return str(id_to_uuid(value)) if _is_uetr(value) else "0x" + value.hex()
-
-
-def _state(p: ParticipantState | None) -> str:
-    if p is None:
-        return "not registered"
-    flags = [KIND_NAMES.get(p.kind, str(p.kind))]
-    if not p.active:
-        flags.append("inactive")
-    if p.frozen:
-        flags.append("frozen")
-    return ", ".join(flags)

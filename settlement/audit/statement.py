@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from settlement.audit.ledger import Ledger, Movement
 from settlement.audit.report import major
+from settlement.audit.state import Ledger, Movement
 
 DAYS_MAX = 3_660
 """Longest statement period (ten years of days)."""
