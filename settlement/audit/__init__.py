@@ -10,7 +10,7 @@ block (the audit's last), then runs the checks in :func:`run_audit`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,6 +183,16 @@ def check_state(
     results = rpc.eth_calls(calls, block, track("reading contract state", len(calls)))
 
     held: dict[str, int] = {}
+    """Per currency, what the vault should hold: balances rebuilt and fees accrued."""
+    _check_accounts(balances, ledger, accounts, results, held)
+    _check_fee_accruals(balances, ledger, pairs, results[len(accounts) :], held)
+    _check_conservation(conservation, ledger, assets, results[len(accounts) + len(pairs) :], held)
+
+
+def _check_accounts(
+    balances: Check, ledger: Ledger, accounts: list[tuple[str, str]], results: list[bytes], held: dict[str, int]
+) -> None:
+    """Each account's available and escrowed balance in the vault against the one rebuilt from events."""
     for (participant, code), answer in zip(accounts, results, strict=False):
         balances.checked += 1
         available, escrowed, _ = decode(["uint112", "uint112", "uint32"], answer)
@@ -198,8 +208,13 @@ def check_state(
                     expected=ledger.amount(expected, code),
                     found=ledger.amount(found, code),
                 )
-    offset = len(accounts)
-    for (sell, buy), answer in zip(pairs, results[offset:], strict=False):
+
+
+def _check_fee_accruals(
+    balances: Check, ledger: Ledger, pairs: list[tuple[str, str]], results: list[bytes], held: dict[str, int]
+) -> None:
+    """Each pair's fees accrued in the vault against the events."""
+    for (sell, buy), answer in zip(pairs, results, strict=False):
         balances.checked += 1
         fees = decode(["uint128", "uint40", "uint8", "uint8", "uint72"], answer)[4]
         expected = ledger.fees_accrued.get((sell, buy), 0)
@@ -213,11 +228,16 @@ def check_state(
                 expected=ledger.amount(expected, sell),
                 found=ledger.amount(fees, sell),
             )
-    offset += len(pairs)
+
+
+def _check_conservation(
+    conservation: Check, ledger: Ledger, assets: Mapping[str, str], results: list[bytes], held: dict[str, int]
+) -> None:
+    """Per asset: supply = minted - burned, and the vault's holdings = what it received - sent = what it books."""
     for i, (code, token) in enumerate(assets.items()):
         conservation.checked += 1
-        supply = int.from_bytes(results[offset + 2 * i], "big")
-        holdings = int.from_bytes(results[offset + 2 * i + 1], "big")
+        supply = int.from_bytes(results[2 * i], "big")
+        holdings = int.from_bytes(results[2 * i + 1], "big")
         if ledger.tokens.get(token) != code:
             conservation.fail(
                 "the manifest's asset is not the token the vault lists for the currency", currency=code, token=token

@@ -89,15 +89,7 @@ def check_bytecode(rpc: Rpc, manifest: Manifest, block: int, fresh: bool, check:
     else:
         check.notes.append("the build appends no metadata: code compared byte for byte, immutables by value")
 
-    names: dict[int, str] = {}
-    compiled: dict[str, dict[str, Any]] = {}
-    for source in output["sources"].values():
-        names.update(_declarations(source.get("ast", {})))
-    for path, contracts in output["contracts"].items():
-        for name, c in contracts.items():
-            if path.startswith("contracts/"):
-                compiled[name] = c["evm"]["deployedBytecode"]
-
+    names, compiled = _compiled(output)
     targets = [("SettlementVault", "vault", manifest.vault, "")]
     targets += [("SettlementAsset", f"asset {code}", entry.address, code) for code, entry in manifest.assets.items()]
     codes = rpc.batch([("eth_getCode", [address, hex(block)]) for _, _, address, _ in targets])
@@ -113,23 +105,7 @@ def check_bytecode(rpc: Rpc, manifest: Manifest, block: int, fresh: bool, check:
             check.fail("no code at the address", contract=label, address=address)
             continue
         expected = expected_immutables(contract, manifest, address, currency)
-        for ident, ranges in reference.get("immutableReferences", {}).items():
-            name = names.get(int(ident), f"#{ident}")
-            value = expected.get(name)
-            for r in ranges:
-                start, length = r["start"], r["length"]
-                found = deployed[start : start + length]
-                if value is None:
-                    check.fail("immutable with no expected value", contract=label, immutable=name)
-                elif found != value[-length:]:
-                    check.fail(
-                        "immutable differs from the manifest",
-                        contract=label,
-                        immutable=name,
-                        expected="0x" + value[-length:].hex(),
-                        found="0x" + found.hex(),
-                    )
-                built[start : start + length] = found
+        _check_immutables(check, label, reference, names, expected, deployed, built)
         if strip_metadata:
             deployed = deployed[: len(deployed) - _metadata_length(deployed)]
             built = built[: len(built) - _metadata_length(bytes(built))]
@@ -146,3 +122,46 @@ def check_bytecode(rpc: Rpc, manifest: Manifest, block: int, fresh: bool, check:
                 deployed_bytes=len(deployed),
                 first_difference_at=first,
             )
+
+
+def _compiled(output: dict[str, Any]) -> tuple[dict[int, str], dict[str, dict[str, Any]]]:
+    """The names of the build's declarations by AST id, and each contract's deployed bytecode."""
+    names: dict[int, str] = {}
+    compiled: dict[str, dict[str, Any]] = {}
+    for source in output["sources"].values():
+        names.update(_declarations(source.get("ast", {})))
+    for path, contracts in output["contracts"].items():
+        for name, c in contracts.items():
+            if path.startswith("contracts/"):
+                compiled[name] = c["evm"]["deployedBytecode"]
+    return names, compiled
+
+
+def _check_immutables(
+    check: Check,
+    label: str,
+    reference: dict[str, Any],
+    names: dict[int, str],
+    expected: dict[str, bytes],
+    deployed: bytes,
+    built: bytearray,
+) -> None:
+    """Each immutable in the deployed code against the manifest's value; copied into ``built`` so
+    that the rest of the code compares byte for byte."""
+    for ident, ranges in reference.get("immutableReferences", {}).items():
+        name = names.get(int(ident), f"#{ident}")
+        value = expected.get(name)
+        for r in ranges:
+            start, length = r["start"], r["length"]
+            found = deployed[start : start + length]
+            if value is None:
+                check.fail("immutable with no expected value", contract=label, immutable=name)
+            elif found != value[-length:]:
+                check.fail(
+                    "immutable differs from the manifest",
+                    contract=label,
+                    immutable=name,
+                    expected="0x" + value[-length:].hex(),
+                    found="0x" + found.hex(),
+                )
+            built[start : start + length] = found

@@ -64,52 +64,9 @@ def check_export(rows: list[dict[str, Any]], ledger: Ledger, check: Check) -> No
         ident = uuid_to_id(row["id"])
         status = row.get("status")
         if status == "FINAL":
-            settled = ledger.settlements.get(ident)
-            if settled is None:
-                check.fail("export says FINAL, the chain holds no settlement", uetr=row["id"])
-                continue
-            escrow = next(iter(ledger.escrows.get(ident, [])), None)
-            chain = {
-                "buy_amount": settled.args["buyAmount"],
-                "fee": settled.args["fee"],
-                "creditor": settled.args["creditor"],
-                "buy_currency": settled.args["buyCurrency"],
-                "sell_amount": escrow.sell_amount if escrow else None,
-                "sell_currency": escrow.sell_currency if escrow else None,
-                "debtor": escrow.debtor if escrow else None,
-            }
-            for key, value in chain.items():
-                exported = _number(row.get(key)) if isinstance(value, int) else row.get(key)
-                if exported != value:
-                    check.fail(
-                        "export's figure differs from the chain's",
-                        uetr=row["id"],
-                        field=key,
-                        export=exported,
-                        chain=value,
-                        tx=settled.tx_hash,
-                    )
-            reference = row.get("settlement") or {}
-            if reference.get("tx_hash") not in (None, settled.tx_hash):
-                check.fail(
-                    "export names another settlement transaction",
-                    uetr=row["id"],
-                    export=reference.get("tx_hash"),
-                    chain=settled.tx_hash,
-                )
+            _check_final(row, ident, ledger, check)
         elif status == "REFUNDED":
-            refunded = ledger.refunds.get(ident)
-            if refunded is None:
-                check.fail("export says REFUNDED, the chain holds no refund", uetr=row["id"])
-            elif _number(row.get("sell_amount")) != refunded.args["amount"]:
-                check.fail(
-                    "export's figure differs from the chain's",
-                    uetr=row["id"],
-                    field="sell_amount",
-                    export=row.get("sell_amount"),
-                    chain=refunded.args["amount"],
-                    tx=refunded.tx_hash,
-                )
+            _check_refunded(row, ident, ledger, check)
     for ident, settled in ledger.settlements.items():
         found = by_id.get(ident)
         if found is None or (found.get("status") not in ("SETTLED", "FINAL") and not found.get("settlement")):
@@ -128,3 +85,56 @@ def check_export(rows: list[dict[str, Any]], ledger: Ledger, check: Check) -> No
                 tx=refunded.tx_hash,
                 export_status=found.get("status") if found else "absent",
             )
+
+
+def _check_final(row: dict[str, Any], ident: bytes, ledger: Ledger, check: Check) -> None:
+    """A FINAL transfer of the export against its settlement event (and its escrow's figures)."""
+    settled = ledger.settlements.get(ident)
+    if settled is None:
+        check.fail("export says FINAL, the chain holds no settlement", uetr=row["id"])
+        return
+    escrow = next(iter(ledger.escrows.get(ident, [])), None)
+    chain = {
+        "buy_amount": settled.args["buyAmount"],
+        "fee": settled.args["fee"],
+        "creditor": settled.args["creditor"],
+        "buy_currency": settled.args["buyCurrency"],
+        "sell_amount": escrow.sell_amount if escrow else None,
+        "sell_currency": escrow.sell_currency if escrow else None,
+        "debtor": escrow.debtor if escrow else None,
+    }
+    for key, value in chain.items():
+        exported = _number(row.get(key)) if isinstance(value, int) else row.get(key)
+        if exported != value:
+            check.fail(
+                "export's figure differs from the chain's",
+                uetr=row["id"],
+                field=key,
+                export=exported,
+                chain=value,
+                tx=settled.tx_hash,
+            )
+    reference = row.get("settlement") or {}
+    if reference.get("tx_hash") not in (None, settled.tx_hash):
+        check.fail(
+            "export names another settlement transaction",
+            uetr=row["id"],
+            export=reference.get("tx_hash"),
+            chain=settled.tx_hash,
+        )
+
+
+def _check_refunded(row: dict[str, Any], ident: bytes, ledger: Ledger, check: Check) -> None:
+    """A REFUNDED transfer of the export against its refund event."""
+    refunded = ledger.refunds.get(ident)
+    if refunded is None:
+        check.fail("export says REFUNDED, the chain holds no refund", uetr=row["id"])
+    elif _number(row.get("sell_amount")) != refunded.args["amount"]:
+        check.fail(
+            "export's figure differs from the chain's",
+            uetr=row["id"],
+            field="sell_amount",
+            export=row.get("sell_amount"),
+            chain=refunded.args["amount"],
+            tx=refunded.tx_hash,
+        )

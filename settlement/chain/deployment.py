@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from web3 import Web3
+from web3.contract import Contract
 
 from contracts.build import build
 from settlement import money
@@ -68,31 +69,7 @@ def deploy(
     if admin.address.lower() != roles.admin.lower():
         raise ConfigurationError("the admin key does not belong to the admin address")
 
-    if manifest_path.exists():
-        manifest = Manifest.load(manifest_path, chain_id)
-        if manifest.vault and not w3.eth.get_code(Web3.to_checksum_address(manifest.vault)):
-            raise ManifestError(
-                f"{manifest_path} names vault {manifest.vault}, but chain {chain_id} has no "
-                "code there (was the chain reset?): remove the manifest to deploy afresh"
-            )
-    else:
-        manifest = Manifest(chain_id=chain_id)
-
-    result = build()
-    manifest.compiler_version = result.compiler_version
-    manifest.compiler_settings = result.settings
-    manifest.build_id = result.build_id
-    if manifest.vault and manifest.source_hash and manifest.source_hash != result.source_hash:
-        log(f"note: the sources changed since {manifest.vault} was deployed; keeping it")
-    manifest.source_hash = manifest.source_hash or result.source_hash
-    manifest.roles = {
-        "admin": roles.admin,
-        "operator": roles.operator,
-        "oracle": roles.oracle,
-        "issuer": roles.issuer,
-        "relayer": roles.relayer,
-        "fee_account": roles.fee,
-    }
+    manifest = _manifest(w3, manifest_path, chain_id, roles, log)
 
     if not manifest.vault:
         admin.require_funds("admin")
@@ -111,20 +88,64 @@ def deploy(
             log(f"granted {role_name} to {address}")
 
     for code in codes:
-        cur = money.currency(code)
-        entry = manifest.assets.get(code)
-        if entry is None or not w3.eth.get_code(Web3.to_checksum_address(entry.address)):
-            receipt = admin.deploy("SettlementAsset", f"Corridor {code}", code, cur.exponent, roles.admin, roles.issuer)
-            entry = AssetEntry(str(receipt["contractAddress"]), cur.exponent)
-            manifest.assets[code] = entry
-            manifest.save(manifest_path)
-            log(f"deployed SettlementAsset {code} ({cur.exponent} decimals) at {entry.address}")
-        if not vault.functions.currencyOf(cur.code_bytes).call()[2]:
-            admin.transact(vault.functions.listCurrency(cur.code_bytes, entry.address))
-            log(f"listed {code}")
+        _deploy_asset(w3, admin, vault, manifest, manifest_path, code, roles, log)
     manifest.save(manifest_path)
     write_interface(manifest, manifest_path)
     return manifest
+
+
+def _manifest(w3: Web3, manifest_path: Path, chain_id: int, roles: RoleAddresses, log: Log) -> Manifest:
+    """The manifest to deploy into (the existing one, if its vault is still on chain), with this
+    build's compiler settings and the roles."""
+    if manifest_path.exists():
+        manifest = Manifest.load(manifest_path, chain_id)
+        if manifest.vault and not w3.eth.get_code(Web3.to_checksum_address(manifest.vault)):
+            raise ManifestError(
+                f"{manifest_path} names vault {manifest.vault}, but chain {chain_id} has no "
+                "code there (was the chain reset?): remove the manifest to deploy afresh"
+            )
+    else:
+        manifest = Manifest(chain_id=chain_id)
+    result = build()
+    manifest.compiler_version = result.compiler_version
+    manifest.compiler_settings = result.settings
+    manifest.build_id = result.build_id
+    if manifest.vault and manifest.source_hash and manifest.source_hash != result.source_hash:
+        log(f"note: the sources changed since {manifest.vault} was deployed; keeping it")
+    manifest.source_hash = manifest.source_hash or result.source_hash
+    manifest.roles = {
+        "admin": roles.admin,
+        "operator": roles.operator,
+        "oracle": roles.oracle,
+        "issuer": roles.issuer,
+        "relayer": roles.relayer,
+        "fee_account": roles.fee,
+    }
+    return manifest
+
+
+def _deploy_asset(
+    w3: Web3,
+    admin: Sender,
+    vault: Contract,
+    manifest: Manifest,
+    manifest_path: Path,
+    code: str,
+    roles: RoleAddresses,
+    log: Log,
+) -> None:
+    """Deploy the asset of ``code`` unless it is on chain, and list it in the vault unless it is."""
+    cur = money.currency(code)
+    entry = manifest.assets.get(code)
+    if entry is None or not w3.eth.get_code(Web3.to_checksum_address(entry.address)):
+        receipt = admin.deploy("SettlementAsset", f"Corridor {code}", code, cur.exponent, roles.admin, roles.issuer)
+        entry = AssetEntry(str(receipt["contractAddress"]), cur.exponent)
+        manifest.assets[code] = entry
+        manifest.save(manifest_path)
+        log(f"deployed SettlementAsset {code} ({cur.exponent} decimals) at {entry.address}")
+    if not vault.functions.currencyOf(cur.code_bytes).call()[2]:
+        admin.transact(vault.functions.listCurrency(cur.code_bytes, entry.address))
+        log(f"listed {code}")
 
 
 def interface_path(manifest_path: Path) -> Path:
