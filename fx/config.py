@@ -27,16 +27,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fx.errors import PricingConfigError
 from fx.pricing import Pricing
-from fx.rates import (
+from fx.providers import (
     DEFAULT_LIVE_URL,
     LIVE_TIMEOUT_S_MAX,
     CompositeProvider,
     EcbProvider,
     LiveProvider,
     Preference,
-    RateProvider,
     StaticProvider,
 )
+from fx.rates import RateProvider
 
 _DAY_S = 86_400
 DEFAULT_MAX_AGE_S: dict[str, dict[str, float]] = {

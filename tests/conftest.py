@@ -13,7 +13,7 @@ import pytest
 from web3 import Web3
 
 from fx.config import DEFAULT_MAX_AGE_S
-from fx.rates import CompositeProvider, EcbProvider, Preference
+from fx.providers import CompositeProvider, EcbProvider, Preference
 from scripts.devnet import Devnet
 from scripts.network import Network, build_network
 from settlement.chain import connect

@@ -11,7 +11,19 @@ from fastapi.routing import APIRoute
 
 from node.api import errors, openapi
 from node.api.guard import BodyLimits, Guard
-from node.api.routes import admin, audit, callbacks, directory, health, quotes, transfers, webhooks
+from node.api.routes import (
+    admin,
+    admin_reconciliation,
+    admin_reviews,
+    admin_risk,
+    audit,
+    callbacks,
+    directory,
+    health,
+    quotes,
+    transfers,
+    webhooks,
+)
 from node.config import NodeSettings
 from node.services import Services
 
@@ -63,7 +75,21 @@ def create_app(svc: Services | None, worker: Worker | None = None) -> FastAPI:
 
     app = FastAPI(title="Corridor node", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.services = svc
-    routers = [openapi.document(m.router) for m in (transfers, quotes, directory, webhooks, admin, audit, health)]
+    routers = [
+        openapi.document(m.router)
+        for m in (
+            transfers,
+            quotes,
+            directory,
+            webhooks,
+            admin,
+            admin_risk,
+            admin_reviews,
+            admin_reconciliation,
+            audit,
+            health,
+        )
+    ]
     errors.install(app, [route for router in routers for route in router.routes if isinstance(route, APIRoute)])
     for router in routers:
         app.include_router(router)

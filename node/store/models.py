@@ -1,9 +1,5 @@
-"""The node's tables (SQLAlchemy 2, typed). Migrations in ``node/store/migrations`` (Alembic).
-
-Amounts are up to 2^112 and nonces up to 2^256: more than a 64-bit column holds, and
-SQLite would turn a larger NUMERIC into a float. They are stored as decimal text
-(:class:`BigInt`), exact on every backend.
-"""
+"""The node's tables (SQLAlchemy 2, typed). Migrations in ``node/store/migrations`` (Alembic);
+the column types in :mod:`node.store.types`."""
 
 from __future__ import annotations
 
@@ -13,56 +9,17 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-
-class BigInt(TypeDecorator[int]):
-    """An arbitrary-size non-negative integer, stored as its decimal digits."""
-
-    impl = String(80)
-    cache_ok = True
-
-    def process_bind_param(self, value: int | None, dialect: Any) -> str | None:
-        return None if value is None else str(int(value))
-
-    def process_result_value(self, value: str | None, dialect: Any) -> int | None:
-        return None if value is None else int(value)
-
-
-class UtcDateTime(TypeDecorator[dt.datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store: use UTC")
-        return value.astimezone(dt.UTC)
-
-    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-class Base(DeclarativeBase):
-    pass
+from node.store.types import Base as Base  # re-exported: the migrations read the metadata through this module
+from node.store.types import BigInt, UtcDateTime, utcnow
 
 
 class Bank(Base):

@@ -24,16 +24,8 @@ from fx.errors import (
     SameCurrencyError,
     StaleRateError,
 )
-from fx.rates import (
-    CompositeProvider,
-    EcbProvider,
-    LiveProvider,
-    Preference,
-    Rate,
-    StaticProvider,
-    format_rate,
-    to_fixed,
-)
+from fx.providers import CompositeProvider, EcbProvider, LiveProvider, Preference, StaticProvider
+from fx.rates import Rate, format_rate, to_fixed
 from scripts.devnet import free_port
 
 UTC = dt.UTC
