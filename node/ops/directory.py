@@ -10,6 +10,7 @@ from node.auth import issue_bank_key
 from node.errors import Refusal, Refused
 from node.store.models import Bank
 from settlement import money
+from settlement.identifiers import bic_country
 from settlement.lifecycle import ParticipantKind
 from settlement.manifest import Manifest
 
@@ -29,8 +30,8 @@ def onboard(
     for code in currencies:
         if code not in manifest.assets:
             raise Refused(Refusal.UNKNOWN_CURRENCY, f"{code} is not settled on this network", {"field": "currencies"})
-    if bic[4:6] != country:
-        raise Refused(Refusal.BIC_COUNTRY_MISMATCH, f"BIC {bic} is for country {bic[4:6]}, not {country}")
+    if (bic_in := bic_country(bic)) != country:
+        raise Refused(Refusal.BIC_COUNTRY_MISMATCH, f"BIC {bic} is for country {bic_in}, not {country}")
     address = to_checksum_address(address)
     if session.execute(select(Bank).where((Bank.bic == bic) | (Bank.address == address))).first():
         raise Refused(Refusal.BANK_EXISTS, f"a participant with BIC {bic} or address {address} exists")

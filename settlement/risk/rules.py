@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from settlement import money
 from settlement.errors import CorridorError, RulesError
+from settlement.identifiers import bic_problem
 from settlement.risk.screening import SanctionsList
 
 
@@ -217,8 +218,8 @@ class _Reader:
         )
 
     def bank_limits(self, bic: str, own: _LimitsDoc) -> Limits:
-        if not (len(bic) in (8, 11) and bic.isalnum() and bic.isupper()):
-            self.at.fail(("limits", "banks", bic), f"{bic!r} is not a BIC (8 or 11 upper-case letters and digits)")
+        if (problem := bic_problem(bic)) is not None:
+            self.at.fail(("limits", "banks", bic), f"{bic!r} is not a BIC ({problem})")
         return self.limits(own, ("limits", "banks", bic))
 
     def velocity(self, d: _VelocityDoc) -> Velocity:

@@ -12,6 +12,7 @@ from pathlib import Path
 from rapidfuzz import fuzz, process
 
 from settlement.errors import RulesError
+from settlement.identifiers import bic_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +103,8 @@ class SanctionsList:
             if country and (len(country) != 2 or not country.isalpha()):
                 raise RulesError(source, line, f"country {country!r} is not an ISO 3166 alpha-2 code")
             bic = row["bic"].strip().upper()
-            if bic and len(bic) not in (8, 11):
-                raise RulesError(source, line, f"BIC {bic!r} must have 8 or 11 characters")
+            if bic and (problem := bic_problem(bic)) is not None:
+                raise RulesError(source, line, f"BIC {bic!r} is not a BIC: {problem}")
             name = row["name"].strip()
             if kind == "country" and not country:
                 raise RulesError(source, line, "a country row needs its country code")

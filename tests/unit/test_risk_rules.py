@@ -268,6 +268,7 @@ def test_bad_rules_are_refused_with_line_and_reason(tmp_path: Path, text: str, l
         (SANCTIONS + "T-9,alien,Someone,,,,TEST\n", 6, "kind 'alien'"),
         (SANCTIONS + "T-9,person,Someone,,,Russia,TEST\n", 6, "ISO 3166"),
         (SANCTIONS + "T-9,bank,,,ABC,,TEST\n", 6, "8 or 11 characters"),
+        (SANCTIONS + "T-9,bank,,,ABCDXX12,,TEST\n", 6, "Invalid country code"),
         (SANCTIONS + "T-9,person,,,,,TEST\n", 6, "needs a name or a BIC"),
     ],
 )

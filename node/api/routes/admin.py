@@ -5,11 +5,11 @@ same prefix). Every change is written to the audit log."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from node.api.schemas import Address, BankPublic, CurrencyCode
 from node.errors import Refusal, Refused
 from node.ops import audit_log, directory
 from node.store.models import Bank, NetworkState
+from settlement.identifiers import BIC_PATTERN, bic_problem
 
 OPERATOR = "operator"
 """The actor the audit log names for the operator's API key."""
@@ -28,11 +29,17 @@ OPERATOR = "operator"
 router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=JsonRoute)
 
 
+def _bic(value: str) -> str:
+    if (problem := bic_problem(value)) is not None:
+        raise ValueError(f"not a BIC: {problem}")
+    return value
+
+
 class BankCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=140)
-    bic: str = Field(pattern=r"^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$", description="8 or 11 characters")
+    bic: Annotated[str, AfterValidator(_bic)] = Field(pattern=BIC_PATTERN, description="8 or 11 characters (ISO 9362)")
     country: str = Field(pattern=r"^[A-Z]{2}$")
     address: Address
     kind: str = Field("bank", pattern=r"^(bank|lp)$")
