@@ -92,6 +92,34 @@ def contract_error_class(name: str) -> type[ContractError]:
     return cls
 
 
+class SlotOccupied(ContractError):
+    """The escrow slot holds another batch (one the node's store does not know of)."""
+
+    error_name = "SlotOccupied"
+
+
+class InstructionNonceUsed(ContractError):
+    """The debtor's nonce was used by another instruction."""
+
+    error_name = "InstructionNonceUsed"
+
+
+class ParticipantNotUsable(ContractError):
+    """A participant is not registered, inactive, frozen or without the currency."""
+
+    error_name = "ParticipantNotUsable"
+
+
+class InsufficientAvailable(ContractError):
+    """A participant's available balance does not cover the movement."""
+
+    error_name = "InsufficientAvailable"
+
+
+for _known in (SlotOccupied, InstructionNonceUsed, ParticipantNotUsable, InsufficientAvailable):
+    _CLASSES[_known.error_name] = _known
+
+
 def _show(value: Any) -> str:
     if isinstance(value, bytes):
         printable = value.rstrip(b"\0")

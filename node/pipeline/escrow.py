@@ -23,6 +23,7 @@ from settlement.chain.vault import (
     Balance,
     escrow_batch_calldata,
 )
+from settlement.errors import SlotOccupied
 from settlement.lifecycle import ReasonCode, ReviewState, TxKind
 from settlement.risk import Decision, Outcome
 
@@ -295,8 +296,7 @@ class EscrowStage(Stage):
             error = self._estimate(data)
             if isinstance(error, int):
                 return plan, data, error, slot
-            name = error.error_name
-            if name == "SlotOccupied":
+            if isinstance(error, SlotOccupied):
                 self._busy_slots.add(slot)
                 slot = self._free_slot(taken | {slot})
                 continue
@@ -304,7 +304,7 @@ class EscrowStage(Stage):
             if not named:
                 raise Hold(str(error))
             for t in named:
-                plan.rejected[t.id] = (name, f"the vault refused it: {error}")
+                plan.rejected[t.id] = (error.error_name, f"the vault refused it: {error}")
             plan.transfers = [t for t in plan.transfers if t.id not in plan.rejected]
         raise Hold(f"batch still refused after {self.settings.simulations_max} runs")
 

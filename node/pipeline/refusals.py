@@ -10,7 +10,7 @@ from settlement.chain.vault import (
     Action,
 )
 from settlement.eip712 import uetr_of
-from settlement.errors import ContractError
+from settlement.errors import ContractError, InstructionNonceUsed, InsufficientAvailable, ParticipantNotUsable
 
 
 class Hold(Exception):
@@ -35,16 +35,16 @@ def named_in(error: str) -> set[str]:
 
 
 def culprits(transfers: list[Transfer], error: ContractError) -> list[Transfer]:
-    f, name = error.fields, error.error_name
+    f = error.fields
     if "id" in f and isinstance(f["id"], bytes):
         uetr = uetr_of(f["id"])
         return [t for t in transfers if t.id == uetr]
-    if name == "InstructionNonceUsed":
+    if isinstance(error, InstructionNonceUsed):
         return [t for t in transfers if t.debtor == f["debtor"] and t.nonce == f["nonce"]]
-    if name in ("ParticipantNotUsable", "InsufficientAvailable"):
+    if isinstance(error, ParticipantNotUsable | InsufficientAvailable):
         ccy = bytes(f["currency"]).decode()
         matching = [t for t in transfers if t.debtor == f["participant"] and t.sell_currency == ccy]
-        return matching if name == "ParticipantNotUsable" else matching[-1:]
+        return matching if isinstance(error, ParticipantNotUsable) else matching[-1:]
     return []
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from eth_abi.abi import decode
 from eth_utils.address import to_checksum_address
 
-from settlement.chain.vault import CALL_ARGUMENTS, SELECTORS, Action, SignedInstruction, SignedQuote
+from settlement.chain.vault import Action, SignedInstruction, SignedQuote, call_arguments, selectors
 from settlement.eip712 import CompactSignature, Instruction, Quote, Terms
 
 # ---------------------------------------------------------------------------- calldata
@@ -34,15 +34,12 @@ class VaultCall:
     resolutions: tuple[ResolutionCall, ...] = ()
 
 
-_BY_SELECTOR = {selector: name for name, selector in SELECTORS.items()}
-
-
 def decode_call(data: bytes) -> VaultCall | None:
     """The vault call in ``data``, or None if it is not one of the settlement calls."""
-    name = _BY_SELECTOR.get(data[:4])
+    name = next((n for n, selector in selectors().items() if selector == data[:4]), None)
     if name is None:
         return None
-    args = decode(list(CALL_ARGUMENTS[name]), data[4:])
+    args = decode(list(call_arguments()[name]), data[4:])
     if name == "escrow":
         return VaultCall(name, escrows=(_signed_instruction(args[1], args[2]),))
     if name == "escrowBatch":

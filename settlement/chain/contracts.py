@@ -75,7 +75,7 @@ def _error_table() -> dict[bytes, tuple[str, list[str], list[str]]]:
         for item in artifact(name)["abi"]:
             if item["type"] != "error":
                 continue
-            types = [_abi_type(i) for i in item["inputs"]]
+            types = [abi_type(i) for i in item["inputs"]]
             selector = function_signature_to_4byte_selector(f"{item['name']}({','.join(types)})")
             table[selector] = (item["name"], [i["name"] for i in item["inputs"]], types)
     return table
@@ -87,7 +87,7 @@ def interface(name: str, address: str, chain_id: int) -> dict[str, Any]:
     abi = artifact(name)["abi"]
 
     def signature(item: dict[str, Any]) -> str:
-        return f"{item['name']}({','.join(_abi_type(i) for i in item['inputs'])})"
+        return f"{item['name']}({','.join(abi_type(i) for i in item['inputs'])})"
 
     return {
         "contract": name,
@@ -111,9 +111,10 @@ def interface(name: str, address: str, chain_id: int) -> dict[str, Any]:
     }
 
 
-def _abi_type(item: dict[str, Any]) -> str:
+def abi_type(item: dict[str, Any]) -> str:
+    """The canonical type of an ABI input (tuples spelled out), as selectors and topics hash it."""
     if item["type"].startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in item["components"])
+        inner = ",".join(abi_type(c) for c in item["components"])
         return f"({inner}){item['type'][5:]}"
     return str(item["type"])
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cache
 
 from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import Web3
 from web3.types import TxReceipt
 
-from settlement.chain import Sender, contract
 from settlement.chain._abi import encode
+from settlement.chain.contracts import Sender, abi_type, artifact, contract
 from settlement.eip712 import CompactSignature, Domain, Instruction, Quote, Terms, sign
+from settlement.errors import ConfigurationError
 from settlement.manifest import Manifest
 
 
@@ -49,29 +51,40 @@ class Balance:
         return self.available + self.escrowed
 
 
-# The settlement calls' argument types, for encoding calldata directly (the node) and for
-# decoding it from mined transactions (the auditor).
-ABI_INSTRUCTION = "(bytes32,uint256,address,address,bytes3,uint128,bytes3,uint128,uint40,bytes32)"
-ABI_TERMS = "(bytes32,address,address,bytes3,uint128,bytes3,uint128,uint40)"
-ABI_SIGNATURE = "(bytes32,bytes32)"
-ABI_SIGNED_QUOTE = f"((bytes3,bytes3,uint128,uint16,address,uint40),{ABI_SIGNATURE})"
-CALL_ARGUMENTS: dict[str, tuple[str, ...]] = {
-    "escrow": ("uint256", ABI_INSTRUCTION, ABI_SIGNATURE),
-    "escrowBatch": ("uint256", f"{ABI_INSTRUCTION}[]", f"{ABI_SIGNATURE}[]"),
-    "settle": ("uint256", ABI_TERMS, ABI_SIGNED_QUOTE),
-    "refund": ("address", "uint256", ABI_TERMS),
-    "resolveBatch": ("address", "uint256", f"({ABI_TERMS},uint8,uint16)[]", f"{ABI_SIGNED_QUOTE}[]"),
-}
-SELECTORS = {
-    name: function_signature_to_4byte_selector(f"{name}({','.join(types)})") for name, types in CALL_ARGUMENTS.items()
-}
+SETTLEMENT_CALLS = ("escrow", "escrowBatch", "settle", "refund", "resolveBatch")
+"""The vault's functions that escrow and resolve instructions: the node encodes their calldata
+directly, and the auditor decodes it from mined transactions."""
+
+
+@cache
+def call_arguments() -> dict[str, tuple[str, ...]]:
+    """Each settlement call's argument types, from the vault's ABI in the build artifacts."""
+    abi = artifact("SettlementVault")["abi"]
+    found = {
+        item["name"]: tuple(abi_type(i) for i in item["inputs"])
+        for item in abi
+        if item["type"] == "function" and item["name"] in SETTLEMENT_CALLS
+    }
+    missing = set(SETTLEMENT_CALLS) - set(found)
+    if missing:
+        raise ConfigurationError(f"the vault's ABI has no {', '.join(sorted(missing))}: rebuild the contracts")
+    return found
+
+
+@cache
+def selectors() -> dict[str, bytes]:
+    """Each settlement call's 4-byte selector."""
+    return {
+        name: function_signature_to_4byte_selector(f"{name}({','.join(types)})")
+        for name, types in call_arguments().items()
+    }
 
 
 def escrow_batch_calldata(slot: int, batch: list[SignedInstruction]) -> bytes:
     """``escrowBatch`` calldata, encoded directly (the node builds hundreds a minute; web3's
     contract layer re-validates every field against the ABI and is ten times slower)."""
-    return SELECTORS["escrowBatch"] + encode(
-        list(CALL_ARGUMENTS["escrowBatch"]),
+    return selectors()["escrowBatch"] + encode(
+        list(call_arguments()["escrowBatch"]),
         [slot, [s.instruction.as_tuple() for s in batch], [s.signature.as_tuple() for s in batch]],
     )
 
@@ -80,8 +93,8 @@ def resolve_batch_calldata(
     escrower: str, slot: int, items: list[tuple[Terms, Action, int]], quotes: list[SignedQuote]
 ) -> bytes:
     """``resolveBatch`` calldata: every position of the slot's batch in order, and the quotes."""
-    return SELECTORS["resolveBatch"] + encode(
-        list(CALL_ARGUMENTS["resolveBatch"]),
+    return selectors()["resolveBatch"] + encode(
+        list(call_arguments()["resolveBatch"]),
         [escrower, slot, [(t.as_tuple(), int(a), qi) for t, a, qi in items], [q.as_tuple() for q in quotes]],
     )
 

@@ -12,12 +12,12 @@ from settlement.audit.decoding import decode_call
 from settlement.audit.report import major
 from settlement.audit.statement import Period
 from settlement.chain.vault import (
-    SELECTORS,
     Action,
     SignedInstruction,
     SignedQuote,
     escrow_batch_calldata,
     resolve_batch_calldata,
+    selectors,
 )
 from settlement.eip712 import CompactSignature, Instruction, Quote, new_uetr
 
@@ -37,7 +37,7 @@ def test_the_selectors_are_the_contracts_own() -> None:
     output = compile_sources()[3]
     identifiers = output["contracts"]["contracts/SettlementVault.sol"]["SettlementVault"]["evm"]["methodIdentifiers"]
     by_name = {signature.split("(")[0]: bytes.fromhex(selector) for signature, selector in identifiers.items()}
-    for name, selector in SELECTORS.items():
+    for name, selector in selectors().items():
         assert by_name[name] == selector, name
 
 
