@@ -60,8 +60,7 @@ def lock_for_update(
     """The transfers ``ids``, locked for update (PostgreSQL; SQLite's writer holds the database).
 
     With ``only``, just those columns are loaded (reading any other raises): the watcher moves
-    thousands of transfers a round, and loading whole rows (details, signatures) cost it more
-    than it used.
+    thousands of transfers a round and needs none of their details or signatures.
     """
     rows: dict[str, Transfer] = {}
     options = [load_only(*only, raiseload=True)] if only else []
@@ -89,9 +88,9 @@ class Transitions:
 
     :meth:`add` changes the transfer object at once (so a second event for it in the same batch
     sees its new status) and keeps the row's update, its history entry, audit entry and webhook
-    deliveries; :meth:`write` runs those with one statement per table. The watcher moves
-    hundreds of transfers per block: through the ORM's unit of work, one object at a time, the
-    bookkeeping cost more than everything else it did.
+    deliveries; :meth:`write` runs those with one statement per table, because the watcher moves
+    hundreds of transfers per block and the ORM's unit of work would flush them one object at a
+    time.
     """
 
     def __init__(self, session: Session) -> None:

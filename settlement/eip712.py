@@ -217,7 +217,7 @@ def digest(domain: Domain, struct_hash: bytes) -> bytes:
 
 def sign(domain: Domain, item: Instruction | Quote, private_key: str | bytes | PrivateKey) -> CompactSignature:
     """Sign ``item``'s EIP-712 digest. Pass an ``eth_keys`` ``PrivateKey`` to sign often: from
-    a raw key the public key is derived anew on every call, which costs more than signing."""
+    a raw key the public key is derived anew on every call."""
     key = private_key if isinstance(private_key, PrivateKey) else PrivateKey(_raw_key(private_key))
     sig = key.sign_msg_hash(digest(domain, item.struct_hash()))
     return CompactSignature.from_rsv(sig.r, sig.s, sig.v + 27)

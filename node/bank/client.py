@@ -63,7 +63,7 @@ class BankClient:
         expect (the client refuses a node that names another)."""
         self.url = url.rstrip("/")
         self._key = PrivateKey(bytes.fromhex(private_key.removeprefix("0x"))) if private_key else None
-        """Kept as a key object: deriving the public key again for every signature cost more than signing."""
+        """Kept as a key object, so that the public key is derived once, not for every signature."""
         self.address: str = Account.from_key(private_key).address if private_key else ""
         self.timeout_s = timeout_s
         self.retries_max = retries_max

@@ -198,8 +198,8 @@ class TxSender:
             return
         failpoint("after_send")
         # Recorded by the next poll rather than in a write transaction of its own: a round sends
-        # dozens, and each waited for the store's writer. Lost in a crash, the mark only costs
-        # a second broadcast, which the node answers with "already known".
+        # dozens, which would each wait for the store's writer. Lost in a crash, the mark only
+        # costs a second broadcast, which the node answers with "already known".
         with self._lock:
             self._sent[tx_id] = dt.datetime.now(dt.UTC)
 
@@ -304,8 +304,7 @@ class TxSender:
     def _receipt(self, hashes: list[str]) -> dict[str, Any] | None:
         """The receipt of whichever of ``hashes`` is mined, as the node sent it (hex strings).
 
-        Read with a raw JSON-RPC call: web3's result formatting of a batch's receipt (hundreds
-        of logs) cost more than the rest of the sender's loop.
+        Read raw: a batch's receipt carries hundreds of logs, and the sender needs three fields of it.
         """
         for tx_hash in reversed(hashes):
             receipt = self.rpc.call("eth_getTransactionReceipt", [tx_hash])

@@ -85,8 +85,8 @@ class Stage:
         """Gas for the call with a margin, or the vault's custom error it would revert with.
 
         ``eth_createAccessList`` runs the call once and reports the gas it used, where
-        ``eth_estimateGas`` searches for the lowest limit that succeeds: on anvil that ran a
-        256-instruction batch about twenty times and was the pipeline's slowest step. The margin
+        ``eth_estimateGas`` searches for the lowest limit that succeeds by running the call many
+        times over, which for a 256-instruction batch is most of a round's work. The margin
         (a third, plus 50,000) covers the refunds (at most a fifth of the gas spent) and the cold
         accesses the access list would have paid ahead. A node that does not serve the method,
         or reports a revert without its data, gets the estimate, which carries the revert data.

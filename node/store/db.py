@@ -58,8 +58,8 @@ def make_engine(url: str) -> Engine:
 
 def insert_rows(session: Session, model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert ``rows`` into ``model``'s table with one statement (executemany), past the ORM's unit
-    of work: for the hundreds of history, audit and event rows a batch writes, its per-object
-    bookkeeping cost more than the database did."""
+    of work: a batch writes hundreds of history, audit and event rows that need no per-object
+    bookkeeping."""
     if rows:
         session.execute(insert(table_of(model)), rows)
 

@@ -4,9 +4,9 @@ the vault's event data.
 Every type Corridor hashes or sends in bulk is static (``uintN``, ``bytesN``, ``address`` and
 tuples of them), so its encoding is its 32-byte words one after another; an array of such
 tuples is its length and then the tuples. eth-abi's general encoder validates and dispatches
-per value and cost more than signing; these encoders are compiled once per type string and
-check what matters (ranges and lengths, raising ``ValueError``). The unit tests prove them
-equal to eth-abi's on random values.
+per value; these encoders are compiled once per type string and check what matters (ranges
+and lengths, raising ``ValueError``). The unit tests prove them equal to eth-abi's on random
+values.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The one JSON-RPC client of the node and the auditor: batched calls, bounded log ranges, one
 kept-alive connection.
 
-The watcher reads hundreds of logs a block and the auditor tens of thousands; web3's per-call
-formatting would cost more than the work itself, so results stay as the node returns them
-(hex strings) and batches go out as JSON-RPC batch requests of a bounded size. Contract calls
-that want typed arguments and results go through web3 (:mod:`settlement.chain.vault`).
+The watcher reads hundreds of logs a block and the auditor tens of thousands, so results stay
+as the node returns them (hex strings, no per-field formatting) and batches go out as JSON-RPC
+batch requests of a bounded size. Contract calls that want typed arguments and results go
+through web3 (:mod:`settlement.chain.vault`).
 """
 
 from __future__ import annotations
