@@ -56,6 +56,7 @@ class Refusal(StrEnum):
     INVALID_FX_REQUEST = "invalid_fx_request"
     CHAIN_UNAVAILABLE = "chain_unavailable"
     CHAIN_UNREACHABLE = "chain_unreachable"
+    INVALID_BIC = "invalid_bic"
     BIC_COUNTRY_MISMATCH = "bic_country_mismatch"
     BANK_EXISTS = "bank_exists"
     INVALID_AMOUNT = "invalid_amount"

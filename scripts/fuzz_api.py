@@ -9,7 +9,7 @@ authentication enforced). ``--max-examples`` bounds the cases per operation and 
 
 Prints one line per key (operations, cases sent, failures) and exits 1 on any failure; the
 reports (JSON, and a pytest file that replays each failure) are kept with ``--report-dir``.
-The test suite runs the same with few examples (tests/node/test_api_fuzz.py).
+The test suite runs the same with few examples (tests/node/api/test_api_fuzz.py).
 """
 
 from __future__ import annotations

@@ -74,6 +74,7 @@ CODES: dict[Refusal, tuple[int, str]] = {
     Refusal.CHAIN_UNAVAILABLE: (503, "the node's chain connection does not answer"),
     Refusal.CHAIN_UNREACHABLE: (409, "the chain could not be read for a reconciliation"),
     # The operator's routes.
+    Refusal.INVALID_BIC: (422, "the BIC is not one (ISO 9362 structure, an ISO 3166 country): `details.field`"),
     Refusal.BIC_COUNTRY_MISMATCH: (422, "the BIC's country is not the bank's country"),
     Refusal.BANK_EXISTS: (409, "a participant with this BIC or address exists"),
     Refusal.INVALID_AMOUNT: (422, "an amount is not a positive decimal in the currency's minor units"),

@@ -10,7 +10,7 @@ from node.auth import issue_bank_key
 from node.errors import Refusal, Refused
 from node.store.models import Bank
 from settlement import money
-from settlement.identifiers import bic_country
+from settlement.identifiers import bic_country, bic_problem
 from settlement.lifecycle import ParticipantKind
 from settlement.manifest import Manifest
 
@@ -30,6 +30,8 @@ def onboard(
     for code in currencies:
         if code not in manifest.assets:
             raise Refused(Refusal.UNKNOWN_CURRENCY, f"{code} is not settled on this network", {"field": "currencies"})
+    if (problem := bic_problem(bic)) is not None:
+        raise Refused(Refusal.INVALID_BIC, f"{bic} is not a BIC: {problem}", {"field": "bic"})
     if (bic_in := bic_country(bic)) != country:
         raise Refused(Refusal.BIC_COUNTRY_MISMATCH, f"BIC {bic} is for country {bic_in}, not {country}")
     address = to_checksum_address(address)

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text
 from node.ops import audit_log
 from node.store.models import AuditEntry, Transfer
 from settlement.audit_log import ExportedEntry, as_dict, verify
-from tests.api.conftest import Api
+from tests.node.api.conftest import Api
 
 
 def _details_body(api: Api, details: str, hashed: str | None = None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import Api
+from tests.node.api.conftest import Api
 
 
 def test_submit_answers_202_received_and_the_transfer_is_stored(api: Api) -> None:
@@ -276,7 +276,7 @@ def test_onboarding_errors_and_key_shown_once(api: Api) -> None:
     assert _error(api.post("/v1/admin/banks", "operator", base | {"currencies": ["XYZ"]}))["code"] == "unknown_currency"
     assert _error(api.post("/v1/admin/banks", "operator", base | {"country": "DE"}))["code"] == "bic_country_mismatch"
     unknown_country = _error(api.post("/v1/admin/banks", "operator", base | {"bic": "XBNKQQPP", "country": "QQ"}))
-    assert unknown_country["code"] == "invalid_request" and "country code" in unknown_country["message"]
+    assert unknown_country["code"] == "invalid_bic" and "country code" in unknown_country["message"]
     assert api.post("/v1/admin/banks", "FATLUS33", base).status_code == 403
     created = api.post("/v1/admin/banks", "operator", base)
     assert created.status_code == 201 and created.json()["api_key"].startswith("cor_")

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from node.store.models import RiskRulesVersion, Webhook
-from tests.api.conftest import VAULT, Api
+from tests.node.api.conftest import VAULT, Api
 
 
 def test_webhook_registration_shows_the_secret_once_and_replaces(api: Api) -> None:

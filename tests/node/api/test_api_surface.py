@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import Api
+from tests.node.api.conftest import Api
 
 
 def _code(r: Any) -> str:

@@ -17,8 +17,8 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
 
-from tests.api.conftest import KEYS, Api
 from tests.conftest import ROOT
+from tests.node.api.conftest import KEYS, Api
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
