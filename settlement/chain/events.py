@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from settlement.chain._abi import decode
 from settlement.chain.contracts import artifact
+from settlement.eip712 import checksum_address
 
 CONTRACTS = ("SettlementVault", "SettlementAsset")
 
@@ -86,7 +86,7 @@ def decode_log(raw: Any) -> Log | None:
         args[name] = _value(typ, value)
     return Log(
         name=spec.name,
-        address=to_checksum_address(raw["address"]),
+        address=checksum_address(raw["address"]),
         block=_int(raw["blockNumber"]),
         block_hash=as_hex(raw["blockHash"]),
         index=_int(raw["logIndex"]),
@@ -113,7 +113,7 @@ def _int(value: Any) -> int:
 
 def _value(typ: str, value: Any) -> Any:
     if typ == "address":
-        return to_checksum_address(value)
+        return checksum_address(value)
     if typ == "bytes3":
         return bytes(value).decode("ascii", "replace")
     return value
@@ -121,7 +121,7 @@ def _value(typ: str, value: Any) -> Any:
 
 def _topic_value(typ: str, value: bytes) -> Any:
     if typ == "address":
-        return to_checksum_address(value[12:])
+        return checksum_address(value[12:])
     if typ == "bytes3":
         return value[:3].decode("ascii", "replace")
     if typ.startswith(("uint", "int")):
