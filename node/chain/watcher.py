@@ -35,12 +35,10 @@ from node.transitions import lock_for_update
 from settlement.chain.events import as_hex, decode_log, topic
 from settlement.chain.rpc import Rpc
 from settlement.eip712 import uetr_of
-from settlement.lifecycle import TransferStatus, TxKind, TxStatus
+from settlement.lifecycle import TxKind, TxStatus
 from settlement.manifest import Manifest
 
 log = logging.getLogger("corridor.watcher")
-S = TransferStatus
-ACTOR = "node:watcher"
 
 WATCHED_EVENTS = ("InstructionEscrowed", "InstructionSettled", "InstructionRefunded")
 TOPICS = [topic(name) for name in WATCHED_EVENTS]
