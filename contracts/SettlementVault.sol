@@ -6,6 +6,7 @@ import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IER
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 
+import {ParticipantRegistry} from "./ParticipantRegistry.sol";
 import {ISettlementVault} from "./interfaces/ISettlementVault.sol";
 import {AccountFlags} from "./libraries/AccountFlags.sol";
 import {Conversion} from "./libraries/Conversion.sol";
@@ -31,17 +32,15 @@ import {
 
 /// @title Corridor settlement vault
 /// @notice See {ISettlementVault}.
-contract SettlementVault is ISettlementVault, AccessControl, EIP712 {
+contract SettlementVault is ParticipantRegistry, EIP712 {
     using SafeERC20 for IERC20Metadata;
     using AccountFlags for uint32;
     using PackedAccount for uint256;
     using CurrencyDeltas for CurrencyDeltas.Deltas;
 
-    bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
     bytes32 public constant ORACLE_ROLE = keccak256("ORACLE_ROLE");
 
     uint256 public constant BATCH_SIZE_MAX = 256;
-    uint256 public constant CURRENCIES_MAX = 32;
     uint256 public constant RATE_POINTS_MAX = 1024;
     uint16 public constant BAND_BPS_MAX = 2_000;
 
@@ -52,15 +51,7 @@ contract SettlementVault is ISettlementVault, AccessControl, EIP712 {
     /// @dev Half the order of secp256k1: the largest canonical `s`.
     uint256 private constant SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
-    /// @notice The ledger account that receives every fee leg. Fixed for the vault's life, so
-    /// that settlements read it from code rather than storage.
-    address public immutable feeAccount;
-
     Config private _config;
-    bytes3[] private _currencyCodes;
-    mapping(bytes3 currency => Currency) private _currencies;
-    mapping(address participant => Participant) private _participants;
-    mapping(address participant => mapping(bytes3 currency => uint256 packed)) private _accounts;
     mapping(bytes6 pair => ReferenceRate) private _referenceRates;
     mapping(address owner => mapping(uint256 word => uint256 bits)) private _nonceBitmaps;
     mapping(address escrower => mapping(uint256 slot => bytes32 root)) private _slots;
@@ -84,11 +75,11 @@ contract SettlementVault is ISettlementVault, AccessControl, EIP712 {
     /// @param bandBps Initial band around the reference rate, basis points.
     /// @param rateMaxAge Initial maximum age of a reference rate, seconds.
     constructor(address admin, address feeAccount_, address quoteSigner, uint16 bandBps, uint32 rateMaxAge)
+        ParticipantRegistry(feeAccount_)
         EIP712("Corridor Settlement", "1")
     {
-        if (admin == address(0) || feeAccount_ == address(0)) revert VaultZeroAddress();
+        if (admin == address(0)) revert VaultZeroAddress();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        feeAccount = feeAccount_;
         _participants[feeAccount_] = Participant(ParticipantKind.FeeAccount, true, false, bytes11("FEES"));
         emit ParticipantRegistered(feeAccount_, ParticipantKind.FeeAccount, bytes11("FEES"));
         _setQuoteSigner(quoteSigner);
@@ -96,61 +87,6 @@ contract SettlementVault is ISettlementVault, AccessControl, EIP712 {
     }
 
     // ================================================================== administration
-
-    /// @inheritdoc ISettlementVault
-    function listCurrency(bytes3 currency, address token) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        if (token == address(0)) revert VaultZeroAddress();
-        if (_currencies[currency].listed) revert CurrencyAlreadyListed(currency);
-        if (_currencyCodes.length >= CURRENCIES_MAX) revert CurrencyLimitReached(CURRENCIES_MAX);
-        if (!_isCurrencyCode(currency)) revert CurrencyUnknown(currency);
-        uint8 decimals = IERC20Metadata(token).decimals();
-        if (decimals > Conversion.DECIMALS_MAX) revert CurrencyDecimalsUnsupported(currency, decimals);
-        _currencies[currency] = Currency(token, decimals, true);
-        _currencyCodes.push(currency);
-        emit CurrencyListed(currency, token, decimals);
-        _enable(feeAccount, currency);
-    }
-
-    /// @inheritdoc ISettlementVault
-    function registerParticipant(address participant, ParticipantKind kind, bytes11 bic, bytes3[] calldata currencyList)
-        external
-        onlyRole(OPERATOR_ROLE)
-    {
-        if (participant == address(0)) revert VaultZeroAddress();
-        if (kind != ParticipantKind.Bank && kind != ParticipantKind.LiquidityProvider) {
-            revert ParticipantKindInvalid(kind);
-        }
-        if (!_isBic(bic)) revert ParticipantBicInvalid(bic);
-        if (_participants[participant].kind != ParticipantKind.None) {
-            revert ParticipantAlreadyRegistered(participant);
-        }
-        _participants[participant] = Participant(kind, true, false, bic);
-        emit ParticipantRegistered(participant, kind, bic);
-        for (uint256 i; i < currencyList.length; ++i) {
-            _enable(participant, currencyList[i]);
-        }
-    }
-
-    /// @inheritdoc ISettlementVault
-    function enableCurrency(address participant, bytes3 currency) external onlyRole(OPERATOR_ROLE) {
-        _enable(participant, currency);
-    }
-
-    /// @inheritdoc ISettlementVault
-    function setFrozen(address participant, bool frozen) external onlyRole(OPERATOR_ROLE) {
-        Participant storage p = _requireParticipant(participant);
-        p.frozen = frozen;
-        _syncFlags(participant, p);
-        emit ParticipantFrozenSet(participant, frozen, msg.sender);
-    }
-
-    /// @inheritdoc ISettlementVault
-    function setActive(address participant, bool active) external onlyRole(OPERATOR_ROLE) {
-        Participant storage p = _requireParticipant(participant);
-        p.active = active;
-        _syncFlags(participant, p);
-        emit ParticipantActiveSet(participant, active, msg.sender);
-    }
 
     /// @inheritdoc ISettlementVault
     function setPaused(bool paused) external onlyRole(OPERATOR_ROLE) {
@@ -311,18 +247,6 @@ contract SettlementVault is ISettlementVault, AccessControl, EIP712 {
     function accountOf(address participant, bytes3 currency) external view returns (Account memory) {
         uint256 word = _accounts[participant][currency];
         return Account(uint112(word.available()), uint112(word.escrowed()), word.flags());
-    }
-
-    function participantOf(address participant) external view returns (Participant memory) {
-        return _participants[participant];
-    }
-
-    function currencyOf(bytes3 currency) external view returns (Currency memory) {
-        return _currencies[currency];
-    }
-
-    function currencies() external view returns (bytes3[] memory) {
-        return _currencyCodes;
     }
 
     function referenceRate(bytes3 sellCurrency, bytes3 buyCurrency) external view returns (ReferenceRate memory) {
@@ -667,50 +591,6 @@ contract SettlementVault is ISettlementVault, AccessControl, EIP712 {
         return n;
     }
 
-    // ================================================================== internals: registry
-
-    function _enable(address participant, bytes3 currency) private {
-        Participant storage p = _requireParticipant(participant);
-        _requireCurrency(currency);
-        uint256 word = _accounts[participant][currency];
-        if (word.flags() & AccountFlags.ENABLED != 0) return;
-        uint32 kindFlag = p.kind == ParticipantKind.Bank
-            ? AccountFlags.BANK
-            : p.kind == ParticipantKind.LiquidityProvider ? AccountFlags.LIQUIDITY_PROVIDER : AccountFlags.FEE_ACCOUNT;
-        _accounts[participant][currency] = word.withFlags(AccountFlags.ENABLED | kindFlag | _statusFlags(p));
-        emit ParticipantCurrencyEnabled(participant, currency);
-    }
-
-    /// @dev Mirrors the participant's status into each of its enabled accounts (bounded by
-    /// CURRENCIES_MAX).
-    function _syncFlags(address participant, Participant storage p) private {
-        uint32 status = _statusFlags(p);
-        uint256 n = _currencyCodes.length;
-        for (uint256 i; i < n; ++i) {
-            bytes3 code = _currencyCodes[i];
-            uint256 word = _accounts[participant][code];
-            uint32 flags = word.flags();
-            if (flags & AccountFlags.ENABLED != 0) {
-                _accounts[participant][code] = word.withFlags((flags & ~AccountFlags.STATUS) | status);
-            }
-        }
-    }
-
-    function _statusFlags(Participant storage p) private view returns (uint32 status) {
-        if (p.frozen) status |= AccountFlags.FROZEN;
-        if (!p.active) status |= AccountFlags.INACTIVE;
-    }
-
-    function _requireParticipant(address participant) private view returns (Participant storage p) {
-        p = _participants[participant];
-        if (p.kind == ParticipantKind.None) revert ParticipantUnknown(participant);
-    }
-
-    function _requireCurrency(bytes3 currency) private view returns (Currency memory c) {
-        c = _currencies[currency];
-        if (!c.listed) revert CurrencyUnknown(currency);
-    }
-
     function _requireNotPaused() private view {
         if (_config.paused) revert VaultPaused();
     }
@@ -731,30 +611,5 @@ contract SettlementVault is ISettlementVault, AccessControl, EIP712 {
 
     function _pair(bytes3 sellCurrency, bytes3 buyCurrency) private pure returns (bytes6) {
         return bytes6(uint48(uint24(sellCurrency)) << 24 | uint48(uint24(buyCurrency)));
-    }
-
-    /// @dev Three upper-case ASCII letters.
-    function _isCurrencyCode(bytes3 code) private pure returns (bool) {
-        for (uint256 i; i < 3; ++i) {
-            if (code[i] < "A" || code[i] > "Z") return false;
-        }
-        return true;
-    }
-
-    /// @dev 8 or 11 characters of A-Z and 0-9, zero-padded: the ISO 9362 shape.
-    function _isBic(bytes11 bic) private pure returns (bool) {
-        // A counter that starts at zero.
-        // slither-disable-next-line uninitialized-local
-        uint256 length;
-        for (uint256 i; i < 11; ++i) {
-            bytes1 c = bic[i];
-            if (c == 0) break;
-            if (!((c >= "A" && c <= "Z") || (c >= "0" && c <= "9"))) return false;
-            ++length;
-        }
-        for (uint256 i = length; i < 11; ++i) {
-            if (bic[i] != 0) return false;
-        }
-        return length == 8 || length == 11;
     }
 }
