@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
@@ -47,9 +48,6 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
     /// @dev A slot that held a batch before and is free again. Keeping it non-zero makes the
     /// next escrow into it a cheap storage update rather than a fresh slot.
     bytes32 private constant SLOT_FREE = bytes32(uint256(1));
-
-    /// @dev Half the order of secp256k1: the largest canonical `s`.
-    uint256 private constant SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
     Config private _config;
     mapping(bytes6 pair => ReferenceRate) private _referenceRates;
@@ -500,13 +498,11 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
     /// signatures (EIP-2: each signature has exactly one valid form) and ones that recover to
     /// no address.
     function _recover(bytes32 digest, Signature calldata signature) private pure returns (address signer) {
-        bytes32 r = signature.r;
-        bytes32 vs = signature.vs;
-        bytes32 s = vs & bytes32(type(uint256).max >> 1);
-        if (uint256(s) > SECP256K1_HALF_N) revert SignatureHighS(s);
-        // The top bit of vs is v - 27, so v is 27 or 28.
-        signer = ecrecover(digest, uint8(uint256(vs) >> 255) + 27, r, s);
-        if (signer == address(0)) revert SignatureInvalid();
+        ECDSA.RecoverError failure;
+        bytes32 s;
+        (signer, failure, s) = ECDSA.tryRecover(digest, signature.r, signature.vs);
+        if (failure == ECDSA.RecoverError.InvalidSignatureS) revert SignatureHighS(s);
+        if (failure != ECDSA.RecoverError.NoError) revert SignatureInvalid();
     }
 
     function _useNonce(address owner, uint256 nonce) private {
