@@ -10,6 +10,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ParticipantRegistry} from "./ParticipantRegistry.sol";
 import {ISettlementVault} from "./interfaces/ISettlementVault.sol";
 import {AccountFlags} from "./libraries/AccountFlags.sol";
+import {CalldataFields} from "./libraries/CalldataFields.sol";
 import {Conversion} from "./libraries/Conversion.sol";
 import {CurrencyDeltas} from "./libraries/CurrencyDeltas.sol";
 import {PackedAccount} from "./libraries/PackedAccount.sol";
@@ -296,25 +297,17 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
 
     /// @dev Checks and books one instruction's escrow; returns its struct hash (its leaf).
     function _escrow(Instruction calldata ins, Signature calldata signature) private returns (bytes32 leaf) {
-        // Each word is read once and masked to its type. The debtor's signature is over these
-        // very words, and the commitment below hashes them too, so settlement later sees exactly
-        // what was signed and escrowed.
-        bytes32 id;
-        uint256 nonce;
-        address debtor;
-        bytes3 sellCurrency;
-        uint256 sellAmount;
-        bytes3 buyCurrency;
-        uint256 deadline;
-        assembly ("memory-safe") {
-            id := calldataload(ins)
-            nonce := calldataload(add(ins, 0x20))
-            debtor := and(calldataload(add(ins, 0x40)), 0xffffffffffffffffffffffffffffffffffffffff)
-            sellCurrency := and(calldataload(add(ins, 0x80)), shl(232, 0xffffff))
-            sellAmount := and(calldataload(add(ins, 0xa0)), 0xffffffffffffffffffffffffffffffff)
-            buyCurrency := and(calldataload(add(ins, 0xc0)), shl(232, 0xffffff))
-            deadline := and(calldataload(add(ins, 0x100)), 0xffffffffff)
-        }
+        // The debtor's signature is over these very words, and the commitment below hashes them
+        // too, so settlement later sees exactly what was signed and escrowed.
+        (
+            bytes32 id,
+            uint256 nonce,
+            address debtor,
+            bytes3 sellCurrency,
+            uint256 sellAmount,
+            bytes3 buyCurrency,
+            uint256 deadline
+        ) = CalldataFields.escrowFields(ins);
         if (block.timestamp > deadline) revert InstructionExpired(id, deadline, block.timestamp);
         if (sellAmount == 0) revert InstructionAmountZero(id);
         if (sellCurrency == buyCurrency) revert InstructionSameCurrency(id, sellCurrency);
@@ -340,32 +333,14 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
     /// that the fee accrues into the slot the quote check has just read.
     function _settle(Terms calldata t, CheckedQuote memory q) private returns (uint256, uint256) {
         // The caller has matched these words against the slot's commitment, which escrow hashed
-        // from the very words the debtor signed, so they need no re-validation; each is read
-        // once and masked to its type.
-        bytes32 id;
-        bytes3 sellCurrency;
-        bytes3 buyCurrency;
-        uint256 sellAmount;
-        uint256 deadline;
-        assembly ("memory-safe") {
-            id := calldataload(t)
-            sellCurrency := and(calldataload(add(t, 0x60)), shl(232, 0xffffff))
-            sellAmount := and(calldataload(add(t, 0x80)), 0xffffffffffffffffffffffffffffffff)
-            buyCurrency := and(calldataload(add(t, 0xa0)), shl(232, 0xffffff))
-            deadline := and(calldataload(add(t, 0xe0)), 0xffffffffff)
-        }
+        // from the very words the debtor signed, so they need no re-validation.
+        (bytes32 id, bytes3 sellCurrency, uint256 sellAmount, bytes3 buyCurrency, uint256 deadline) =
+            CalldataFields.settleFields(t);
         if (block.timestamp > deadline) revert InstructionExpired(id, deadline, block.timestamp);
         if (q.sellCurrency != sellCurrency || q.buyCurrency != buyCurrency) revert QuotePairMismatch(id, q.hash);
         (uint256 buyAmount, uint256 fee) =
             Conversion.convert(sellAmount, q.rate, q.feeBps, q.sellDecimals, q.buyDecimals);
-        address debtor;
-        address creditor;
-        uint256 minBuyAmount;
-        assembly ("memory-safe") {
-            debtor := and(calldataload(add(t, 0x20)), 0xffffffffffffffffffffffffffffffffffffffff)
-            creditor := and(calldataload(add(t, 0x40)), 0xffffffffffffffffffffffffffffffffffffffff)
-            minBuyAmount := and(calldataload(add(t, 0xc0)), 0xffffffffffffffffffffffffffffffff)
-        }
+        (address debtor, address creditor, uint256 minBuyAmount) = CalldataFields.parties(t);
         if (buyAmount < minBuyAmount) revert BuyAmountBelowMinimum(id, buyAmount, minBuyAmount);
         address lp = q.liquidityProvider;
 
@@ -417,22 +392,10 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
     function _checkQuote(SignedQuote calldata signed, Config memory cfg) private view returns (CheckedQuote memory q) {
         Quote calldata quote = signed.quote;
         bytes32 quoteHash = TypedData.hash(quote);
-        // The words are read once, masked to their types; the signature below is over these
-        // very words, so a quote is only ever what the quote key signed.
-        bytes3 sellCurrency;
-        bytes3 buyCurrency;
-        uint256 rate;
-        uint256 feeBps;
-        address lp;
-        uint256 expiry;
-        assembly ("memory-safe") {
-            sellCurrency := and(calldataload(quote), shl(232, 0xffffff))
-            buyCurrency := and(calldataload(add(quote, 0x20)), shl(232, 0xffffff))
-            rate := and(calldataload(add(quote, 0x40)), 0xffffffffffffffffffffffffffffffff)
-            feeBps := and(calldataload(add(quote, 0x60)), 0xffff)
-            lp := and(calldataload(add(quote, 0x80)), 0xffffffffffffffffffffffffffffffffffffffff)
-            expiry := and(calldataload(add(quote, 0xa0)), 0xffffffffff)
-        }
+        // The signature below is over these very words, so a quote is only ever what the quote
+        // key signed.
+        (bytes3 sellCurrency, bytes3 buyCurrency, uint256 rate, uint256 feeBps, address lp, uint256 expiry) =
+            CalldataFields.quoteFields(quote);
         if (block.timestamp > expiry) revert QuoteExpired(quoteHash, expiry, block.timestamp);
         if (feeBps > Conversion.BPS) revert QuoteFeeTooHigh(quoteHash, feeBps);
         address signer = _recover(_hashTypedDataV4(quoteHash), signed.signature);
