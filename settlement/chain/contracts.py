@@ -36,6 +36,9 @@ from settlement.errors import (
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS_DIR = ROOT / "artifacts"
 
+CONTRACTS = ("SettlementVault", "SettlementAsset")
+"""The contracts whose ABIs name Corridor's events and errors."""
+
 RPC_TIMEOUT_S = 10
 RECEIPT_TIMEOUT_S = 120
 GAS_LIMIT_MARGIN = 1.25
@@ -71,7 +74,7 @@ def contract(w3: Web3, name: str, address: str) -> Contract:
 @cache
 def _error_table() -> dict[bytes, tuple[str, list[str], list[str]]]:
     table: dict[bytes, tuple[str, list[str], list[str]]] = {}
-    for name in ("SettlementVault", "SettlementAsset"):
+    for name in CONTRACTS:
         for item in artifact(name)["abi"]:
             if item["type"] != "error":
                 continue

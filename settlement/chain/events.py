@@ -15,10 +15,8 @@ from typing import Any
 from eth_utils.crypto import keccak
 
 from settlement.chain._abi import decode
-from settlement.chain.contracts import artifact
+from settlement.chain.contracts import CONTRACTS, abi_type, artifact
 from settlement.eip712 import checksum_address
-
-CONTRACTS = ("SettlementVault", "SettlementAsset")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +52,7 @@ def _events() -> dict[bytes, _EventSpec]:
         for item in artifact(contract_name)["abi"]:
             if item["type"] != "event" or item.get("anonymous"):
                 continue
-            types = [i["type"] for i in item["inputs"]]
+            types = [abi_type(i) for i in item["inputs"]]
             specs[keccak(text=f"{item['name']}({','.join(types)})")] = _EventSpec(
                 name=item["name"],
                 indexed=tuple((i["name"], i["type"]) for i in item["inputs"] if i["indexed"]),
