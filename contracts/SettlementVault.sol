@@ -13,6 +13,7 @@ import {AccountFlags} from "./libraries/AccountFlags.sol";
 import {CalldataFields} from "./libraries/CalldataFields.sol";
 import {Conversion} from "./libraries/Conversion.sol";
 import {CurrencyDeltas} from "./libraries/CurrencyDeltas.sol";
+import {CycleLegs} from "./libraries/CycleLegs.sol";
 import {PackedAccount} from "./libraries/PackedAccount.sol";
 import {TypedData} from "./libraries/TypedData.sol";
 import {
@@ -21,6 +22,8 @@ import {
     BatchItem,
     Config,
     Currency,
+    CycleItem,
+    EscrowedItem,
     Instruction,
     Participant,
     ParticipantKind,
@@ -38,7 +41,7 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
     using SafeERC20 for IERC20Metadata;
     using AccountFlags for uint32;
     using PackedAccount for uint256;
-    using CurrencyDeltas for CurrencyDeltas.Deltas;
+    using CycleLegs for CycleLegs.Legs;
 
     bytes32 public constant ORACLE_ROLE = keccak256("ORACLE_ROLE");
 
@@ -55,16 +58,29 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
     mapping(address owner => mapping(uint256 word => uint256 bits)) private _nonceBitmaps;
     mapping(address escrower => mapping(uint256 slot => bytes32 root)) private _slots;
 
-    /// @dev A quote whose signature, signer, expiry and band have been checked.
+    /// @dev A quote whose signature, signer, expiry and band have been checked, and the totals
+    /// of the instructions it has priced so far in the call: its liquidity provider's legs and
+    /// the fee are booked once from these totals.
     struct CheckedQuote {
         bytes32 hash;
         bytes3 sellCurrency;
         bytes3 buyCurrency;
-        uint128 rate;
         uint16 feeBps;
         address liquidityProvider;
-        uint8 sellDecimals;
-        uint8 buyDecimals;
+        /// @dev The rate and the pair's exponents as one fraction (see `Conversion.scale`).
+        uint256 multiplier;
+        uint256 divisor;
+        uint256 sold;
+        uint256 fees;
+        uint256 bought;
+    }
+
+    /// @dev Every call that moves a balance ends here: each currency's movements, fees and
+    /// tokens in and out included, must sum to zero, as Uniswap v4 requires before an unlock
+    /// ends.
+    modifier netted() {
+        _;
+        _requireNetted();
     }
 
     /// @param admin Holds DEFAULT_ADMIN_ROLE: lists currencies, sets risk parameters and the
@@ -123,35 +139,36 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
     // ================================================================== participants
 
     /// @inheritdoc ISettlementVault
-    function deposit(address participant, bytes3 currency, uint256 amount) external {
+    function deposit(address participant, bytes3 currency, uint256 amount) external netted {
         _requireNotPaused();
         Currency memory c = _requireCurrency(currency);
-        uint256 word = _accounts[participant][currency];
-        uint32 flags = word.flags();
+        uint32 flags = _accounts[participant][currency].flags();
         uint32 kind = flags & (AccountFlags.BANK | AccountFlags.LIQUIDITY_PROVIDER | AccountFlags.FEE_ACCOUNT);
-        if (kind == 0 || !flags.usableAs(kind)) revert ParticipantNotUsable(participant, currency, flags);
-        _accounts[participant][currency] = PackedAccount.pack(word.available() + amount, word.escrowed(), flags);
+        if (kind == 0) revert ParticipantNotUsable(participant, currency, flags);
+        int256 signed = _signed(amount);
+        _book(participant, currency, signed, 0, kind);
+        // The tokens that came in balance the credit.
+        CurrencyDeltas.add(currency, -signed);
         emit Deposited(participant, currency, amount, msg.sender);
         IERC20Metadata(c.token).safeTransferFrom(msg.sender, address(this), amount);
     }
 
     /// @inheritdoc ISettlementVault
-    function withdraw(bytes3 currency, uint256 amount, address to) external {
+    function withdraw(bytes3 currency, uint256 amount, address to) external netted {
         _requireNotPaused();
         if (to == address(0)) revert VaultZeroAddress();
         Currency memory c = _requireCurrency(currency);
-        uint256 word = _accounts[msg.sender][currency];
-        uint32 flags = word.flags();
+        uint32 flags = _accounts[msg.sender][currency].flags();
         // Inactive participants may still take their money out; frozen ones may not.
         if (flags & (AccountFlags.ENABLED | AccountFlags.FROZEN) != AccountFlags.ENABLED) {
             revert ParticipantNotUsable(msg.sender, currency, flags);
         }
-        uint256 available = word.available();
+        uint256 available = _accounts[msg.sender][currency].available();
         if (available < amount) revert InsufficientAvailable(msg.sender, currency, available, amount);
-        // Cannot underflow: checked just above.
-        unchecked {
-            _accounts[msg.sender][currency] = word - amount;
-        }
+        // amount <= available < 2**112: the cast is exact.
+        _book(msg.sender, currency, -int256(amount), 0, 0);
+        // The tokens that go out balance the debit.
+        CurrencyDeltas.add(currency, int256(amount));
         emit Withdrawn(msg.sender, currency, amount, to);
         IERC20Metadata(c.token).safeTransfer(to, amount);
     }
@@ -165,13 +182,16 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
     // ================================================================== settlement
 
     /// @inheritdoc ISettlementVault
-    function escrow(uint256 slot, Instruction calldata instruction, Signature calldata signature) external {
+    function escrow(uint256 slot, Instruction calldata instruction, Signature calldata signature) external netted {
         _requireNotPaused();
         _openSlot(slot, _escrow(instruction, signature));
     }
 
     /// @inheritdoc ISettlementVault
-    function escrowBatch(uint256 slot, Instruction[] calldata instructions, Signature[] calldata signatures) external {
+    function escrowBatch(uint256 slot, Instruction[] calldata instructions, Signature[] calldata signatures)
+        external
+        netted
+    {
         _requireNotPaused();
         uint256 n = _checkBatchSize(instructions.length);
         if (signatures.length != n) revert BatchLengthMismatch(n, signatures.length);
@@ -183,24 +203,26 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
     }
 
     /// @inheritdoc ISettlementVault
-    function settle(uint256 slot, Terms calldata terms, SignedQuote calldata quote) external {
+    function settle(uint256 slot, Terms calldata terms, SignedQuote calldata quote) external netted {
         Config memory cfg = _config;
         if (cfg.paused) revert VaultPaused();
         _closeSingle(msg.sender, slot, terms);
-        // One instruction's legs net to zero per currency by construction (each amount is
-        // debited once and credited once in _settle); batches check the net explicitly.
-        _settle(terms, _checkQuote(quote, cfg));
+        CheckedQuote memory checked = _checkQuote(quote, cfg);
+        (address creditor, bytes3 buyCurrency, int256 buyAmount) = _settleEscrowed(terms, checked);
+        _book(creditor, buyCurrency, buyAmount, 0, AccountFlags.BANK);
+        _creditProvider(checked);
+        _debitProvider(checked);
     }
 
     /// @inheritdoc ISettlementVault
-    function refund(address escrower, uint256 slot, Terms calldata terms) external {
+    function refund(address escrower, uint256 slot, Terms calldata terms) external netted {
         _requireNotPaused();
         _closeSingle(escrower, slot, terms);
         _refund(terms);
     }
 
     /// @inheritdoc ISettlementVault
-    function collectFees(bytes3[] calldata sellCurrencies, bytes3[] calldata buyCurrencies) external {
+    function collectFees(bytes3[] calldata sellCurrencies, bytes3[] calldata buyCurrencies) external netted {
         _requireNotPaused();
         uint256 n = sellCurrencies.length;
         if (buyCurrencies.length != n) revert BatchLengthMismatch(n, buyCurrencies.length);
@@ -209,8 +231,8 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
             ReferenceRate storage ref = _referenceRates[_pair(sellCurrencies[i], buyCurrencies[i])];
             uint256 amount = ref.feesAccrued;
             if (amount == 0) continue;
-            ref.feesAccrued = 0;
-            _credit(feeAccount, sellCurrencies[i], amount, AccountFlags.FEE_ACCOUNT);
+            _moveFees(ref, amount, sellCurrencies[i], -int256(amount));
+            _book(feeAccount, sellCurrencies[i], int256(amount), 0, AccountFlags.FEE_ACCOUNT);
             emit FeesCollected(sellCurrencies[i], buyCurrencies[i], amount);
         }
     }
@@ -218,6 +240,7 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
     /// @inheritdoc ISettlementVault
     function resolveBatch(address escrower, uint256 slot, BatchItem[] calldata items, SignedQuote[] calldata quotes)
         external
+        netted
     {
         Config memory cfg = _config;
         if (cfg.paused) revert VaultPaused();
@@ -229,12 +252,50 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
                 checked[q] = _checkQuote(quotes[q], cfg);
             }
         }
-        // Starts empty: no currency has moved yet.
-        // slither-disable-next-line uninitialized-local
-        CurrencyDeltas.Deltas memory deltas;
-        bool open = _applyBatch(items, leaves, checked, deltas);
+        bool open = _applyBatch(items, leaves, checked);
         _slots[escrower][slot] = open ? _root(leaves) : SLOT_FREE;
-        deltas.requireNetted();
+        _bookQuotes(checked);
+    }
+
+    /// @inheritdoc ISettlementVault
+    function settleCycle(CycleItem[] calldata items, EscrowedItem[] calldata escrowed, SignedQuote[] calldata quotes)
+        external
+        netted
+    {
+        Config memory cfg = _config;
+        if (cfg.paused) revert VaultPaused();
+        _checkBatchSize(items.length + escrowed.length);
+        CheckedQuote[] memory checked = new CheckedQuote[](quotes.length);
+        for (uint256 q; q < quotes.length; ++q) {
+            checked[q] = _checkQuote(quotes[q], cfg);
+        }
+        uint256 cycle = cfg.cycles + 1;
+        // Checked by _checkBatchSize: fewer than 2**40 cycles can end before the counter wraps
+        // only after a trillion transactions.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _config.cycles = uint40(cycle);
+        // Two legs per netted instruction (debtor and creditor), one per escrowed one (its
+        // creditor) and two per quote (its liquidity provider's sell and buy currency) at most.
+        CycleLegs.Legs memory legs = CycleLegs.create(2 * items.length + escrowed.length + 2 * quotes.length);
+        for (uint256 i; i < items.length; ++i) {
+            _priceCycleItem(items[i], checked, legs, cycle);
+        }
+        for (uint256 i; i < escrowed.length; ++i) {
+            EscrowedItem calldata item = escrowed[i];
+            _closeSingle(msg.sender, item.slot, item.terms);
+            (address creditor, bytes3 buyCurrency, int256 buyAmount) =
+                _settleEscrowed(item.terms, _quoteAt(checked, item.quoteIndex));
+            legs.add(creditor, buyCurrency, AccountFlags.BANK, buyAmount);
+        }
+        for (uint256 q; q < checked.length; ++q) {
+            CheckedQuote memory quote = checked[q];
+            if (quote.sold == 0) continue;
+            address lp = quote.liquidityProvider;
+            legs.add(lp, quote.sellCurrency, AccountFlags.LIQUIDITY_PROVIDER, int256(quote.sold - quote.fees));
+            legs.add(lp, quote.buyCurrency, AccountFlags.LIQUIDITY_PROVIDER, -int256(quote.bought));
+            if (quote.fees != 0) _accrueFee(quote, quote.fees);
+        }
+        _bookCycle(cycle, items.length + escrowed.length, legs, checked);
     }
 
     // ================================================================== views
@@ -315,61 +376,189 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
         if (signer != debtor) revert InstructionSignerMismatch(id, debtor, signer);
         _useNonce(debtor, nonce);
 
-        uint256 word = _accounts[debtor][sellCurrency];
-        uint32 flags = word.flags();
-        if (!flags.usableAs(AccountFlags.BANK)) revert ParticipantNotUsable(debtor, sellCurrency, flags);
-        uint256 available = word.available();
-        if (available < sellAmount) revert InsufficientAvailable(debtor, sellCurrency, available, sellAmount);
-        // Moving the amount from available to escrowed keeps their sum, which fits in 224 bits;
-        // escrowed + amount <= available + escrowed < 2**112 for the sum the vault can hold.
-        _accounts[debtor][sellCurrency] =
-            PackedAccount.pack(available - sellAmount, word.escrowed() + sellAmount, flags);
+        // sellAmount was masked to 128 bits: the casts are exact.
+        _book(debtor, sellCurrency, -int256(sellAmount), int256(sellAmount), AccountFlags.BANK);
         emit InstructionEscrowed(id, debtor, sellCurrency, uint128(sellAmount));
         leaf = TypedData.termsHash(ins);
     }
 
-    /// @dev Books the three legs of one escrowed instruction against a checked quote and returns
-    /// the buy amount and fee. The checked quote is in memory and its pair slot is passed in, so
-    /// that the fee accrues into the slot the quote check has just read.
-    function _settle(Terms calldata t, CheckedQuote memory q) private returns (uint256, uint256) {
+    /// @dev Books the debtor's leg of one escrowed instruction against a checked quote, adds its
+    /// figures to the quote's totals (from which `_bookQuotes` or a cycle books the liquidity
+    /// provider's legs and the fee once) and returns the creditor's leg for the caller to book.
+    function _settleEscrowed(Terms calldata t, CheckedQuote memory q)
+        private
+        returns (address creditor, bytes3 buyCurrency, int256 buyAmount)
+    {
         // The caller has matched these words against the slot's commitment, which escrow hashed
         // from the very words the debtor signed, so they need no re-validation.
-        (bytes32 id, bytes3 sellCurrency, uint256 sellAmount, bytes3 buyCurrency, uint256 deadline) =
-            CalldataFields.settleFields(t);
+        bytes32 id;
+        bytes3 sellCurrency;
+        uint256 sellAmount;
+        uint256 deadline;
+        (id, sellCurrency, sellAmount, buyCurrency, deadline) = CalldataFields.settleFields(t);
         if (block.timestamp > deadline) revert InstructionExpired(id, deadline, block.timestamp);
-        if (q.sellCurrency != sellCurrency || q.buyCurrency != buyCurrency) revert QuotePairMismatch(id, q.hash);
-        (uint256 buyAmount, uint256 fee) =
-            Conversion.convert(sellAmount, q.rate, q.feeBps, q.sellDecimals, q.buyDecimals);
-        (address debtor, address creditor, uint256 minBuyAmount) = CalldataFields.parties(t);
+        address debtor;
+        uint256 minBuyAmount;
+        (debtor, creditor, minBuyAmount) = CalldataFields.parties(t);
+        (uint256 bought, uint256 fee) = _price(id, sellCurrency, sellAmount, buyCurrency, minBuyAmount, q);
+        // Sell leg: the debtor's escrow leaves (to the liquidity provider and the fee account,
+        // booked from the quote's totals).
+        _book(debtor, sellCurrency, 0, -int256(sellAmount), AccountFlags.BANK);
+        // The casts are exact: fee <= sellAmount < 2**128, and _price bounds bought by 2**112.
+        emit InstructionSettled(id, q.liquidityProvider, creditor, buyCurrency, uint128(bought), uint128(fee));
+        buyAmount = int256(bought);
+    }
+
+    /// @dev Checks one never-escrowed instruction of a cycle as escrow would (deadline, amount,
+    /// pair, the debtor's signature and nonce) and prices it; its legs go into the cycle's sums.
+    function _priceCycleItem(
+        CycleItem calldata item,
+        CheckedQuote[] memory checked,
+        CycleLegs.Legs memory legs,
+        uint256 cycle
+    ) private {
+        Instruction calldata ins = item.instruction;
+        (
+            bytes32 id,
+            uint256 nonce,
+            address debtor,
+            bytes3 sellCurrency,
+            uint256 sellAmount,
+            bytes3 buyCurrency,
+            uint256 deadline
+        ) = CalldataFields.escrowFields(ins);
+        if (block.timestamp > deadline) revert InstructionExpired(id, deadline, block.timestamp);
+        if (sellAmount == 0) revert InstructionAmountZero(id);
+        if (sellCurrency == buyCurrency) revert InstructionSameCurrency(id, sellCurrency);
+        address signer = _recover(_hashTypedDataV4(TypedData.hash(ins)), item.signature);
+        if (signer != debtor) revert InstructionSignerMismatch(id, debtor, signer);
+        _useNonce(debtor, nonce);
+        CheckedQuote memory q = _quoteAt(checked, item.quoteIndex);
+        (address creditor, uint256 minBuyAmount) = CalldataFields.creditorFields(ins);
+        (uint256 buyAmount, uint256 fee) = _price(id, sellCurrency, sellAmount, buyCurrency, minBuyAmount, q);
+        // sellAmount is masked to 128 bits and buyAmount below 2**128 (checked in _price).
+        legs.add(debtor, sellCurrency, AccountFlags.BANK, -int256(sellAmount));
+        legs.add(creditor, buyCurrency, AccountFlags.BANK, int256(buyAmount));
+        emit InstructionNetted(
+            id,
+            cycle,
+            debtor,
+            creditor,
+            q.liquidityProvider,
+            sellCurrency,
+            uint128(sellAmount),
+            buyCurrency,
+            uint128(buyAmount),
+            uint128(fee)
+        );
+    }
+
+    /// @dev Converts at the quote after checking its pair and the bank's minimum, and adds the
+    /// figures to the quote's totals. A quote's pair has two different currencies (the oracle
+    /// publishes no rate from a currency to itself), so matching it checks the instruction's too.
+    function _price(
+        bytes32 id,
+        bytes3 sellCurrency,
+        uint256 sellAmount,
+        bytes3 buyCurrency,
+        uint256 minBuyAmount,
+        CheckedQuote memory q
+    ) private pure returns (uint256 buyAmount, uint256 fee) {
+        if (q.sellCurrency != sellCurrency || q.buyCurrency != buyCurrency) {
+            revert QuotePairMismatch(id, q.hash);
+        }
+        (buyAmount, fee) = Conversion.convertScaled(sellAmount, q.feeBps, q.multiplier, q.divisor);
         if (buyAmount < minBuyAmount) revert BuyAmountBelowMinimum(id, buyAmount, minBuyAmount);
-        address lp = q.liquidityProvider;
+        if (buyAmount > PackedAccount.AMOUNT_MAX) revert PackedAccount.AccountBalanceOverflow(buyAmount);
+        // Each figure is below 2**128 (sellAmount masked, fee <= sellAmount, buyAmount checked
+        // just above) and a call prices at most BATCH_SIZE_MAX instructions: no overflow.
+        unchecked {
+            q.sold += sellAmount;
+            q.fees += fee;
+            q.bought += buyAmount;
+        }
+    }
 
-        // Sell leg: the debtor's escrow leaves, the liquidity provider gets it less the fee.
-        _debitEscrowed(debtor, sellCurrency, sellAmount);
-        _credit(lp, sellCurrency, sellAmount - fee, AccountFlags.LIQUIDITY_PROVIDER);
-        // Fee leg: accrues to the fee account on the pair.
-        if (fee != 0) _accrueFee(sellCurrency, buyCurrency, fee);
-        // Buy leg: the liquidity provider pays the creditor.
-        _debitAvailable(lp, buyCurrency, buyAmount, AccountFlags.LIQUIDITY_PROVIDER);
-        _credit(creditor, buyCurrency, buyAmount, AccountFlags.BANK);
+    function _quoteAt(CheckedQuote[] memory checked, uint256 index) private pure returns (CheckedQuote memory) {
+        if (index >= checked.length) revert BatchQuoteIndexOutOfRange(index, checked.length);
+        return checked[index];
+    }
 
-        // The casts are exact: fee <= sellAmount < 2**128, and buyAmount was just debited from
-        // a 112-bit balance.
-        emit InstructionSettled(id, lp, creditor, buyCurrency, uint128(buyAmount), uint128(fee));
-        return (buyAmount, fee);
+    /// @dev Books each quote's liquidity provider legs from its totals, credits first and debits
+    /// after, so that a provider quoting both ways is checked on its net, and accrues the fees.
+    function _bookQuotes(CheckedQuote[] memory checked) private {
+        for (uint256 q; q < checked.length; ++q) {
+            _creditProvider(checked[q]);
+        }
+        for (uint256 q; q < checked.length; ++q) {
+            _debitProvider(checked[q]);
+        }
+    }
+
+    /// @dev The sell leg's other side: the liquidity provider gets what the quote's instructions
+    /// sold, less the fee, which accrues to the fee account.
+    function _creditProvider(CheckedQuote memory quote) private {
+        uint256 sold = quote.sold;
+        if (sold == 0) return;
+        uint256 fees = quote.fees;
+        _book(quote.liquidityProvider, quote.sellCurrency, int256(sold - fees), 0, AccountFlags.LIQUIDITY_PROVIDER);
+        if (fees != 0) _accrueFee(quote, fees);
+    }
+
+    /// @dev The buy leg's source: the liquidity provider pays what the quote's instructions bought.
+    function _debitProvider(CheckedQuote memory quote) private {
+        if (quote.sold == 0) return;
+        _book(quote.liquidityProvider, quote.buyCurrency, -int256(quote.bought), 0, AccountFlags.LIQUIDITY_PROVIDER);
+    }
+
+    /// @dev Books each account's net movement of the cycle once (a net debit must be covered by
+    /// the account's available balance, or `_book` reverts naming it) and reports, per currency,
+    /// the value the cycle's instructions would have moved gross and the net debits it booked.
+    function _bookCycle(uint256 cycle, uint256 count, CycleLegs.Legs memory legs, CheckedQuote[] memory checked)
+        private
+    {
+        bytes3[] memory codes = new bytes3[](2 * checked.length);
+        uint256[] memory gross = new uint256[](codes.length);
+        uint256[] memory net = new uint256[](codes.length);
+        uint256 distinct;
+        for (uint256 q; q < checked.length; ++q) {
+            CheckedQuote memory quote = checked[q];
+            uint256 s = _indexOf(codes, distinct, quote.sellCurrency);
+            if (s == distinct) codes[distinct++] = quote.sellCurrency;
+            gross[s] += quote.sold;
+            uint256 b = _indexOf(codes, distinct, quote.buyCurrency);
+            if (b == distinct) codes[distinct++] = quote.buyCurrency;
+            gross[b] += quote.bought;
+        }
+        for (uint256 i; i < legs.count; ++i) {
+            (address participant, bytes3 currency, uint32 kind, int256 sum) = legs.at(i);
+            _book(participant, currency, sum, 0, kind);
+            if (sum < 0) net[_indexOf(codes, distinct, currency)] += uint256(-sum);
+        }
+        legs.clear();
+        assembly ("memory-safe") {
+            // Trim the per-currency arrays to the currencies seen.
+            mstore(codes, distinct)
+            mstore(gross, distinct)
+            mstore(net, distinct)
+        }
+        emit CycleSettled(cycle, count, codes, gross, net);
+    }
+
+    function _indexOf(bytes3[] memory codes, uint256 length, bytes3 code) private pure returns (uint256 i) {
+        while (i < length && codes[i] != code) ++i;
     }
 
     /// @dev Adds `fee` to the pair's accrued fees, or books it on the fee account at once in the
     /// rare case the 72-bit accrual would overflow.
-    function _accrueFee(bytes3 sellCurrency, bytes3 buyCurrency, uint256 fee) private {
-        ReferenceRate storage ref = _referenceRates[_pair(sellCurrency, buyCurrency)];
-        uint256 accrued = uint256(ref.feesAccrued) + fee;
-        if (accrued <= type(uint72).max) {
-            // Checked just above.
-            // forge-lint: disable-next-line(unsafe-typecast)
-            ref.feesAccrued = uint72(accrued);
+    function _accrueFee(CheckedQuote memory q, uint256 fee) private {
+        bytes3 sellCurrency = q.sellCurrency;
+        ReferenceRate storage ref = _referenceRates[_pair(sellCurrency, q.buyCurrency)];
+        uint256 accrued = ref.feesAccrued;
+        if (accrued + fee <= type(uint72).max) {
+            _moveFees(ref, accrued, sellCurrency, int256(fee));
         } else {
-            _credit(feeAccount, sellCurrency, fee, AccountFlags.FEE_ACCOUNT);
+            _book(feeAccount, sellCurrency, int256(fee), 0, AccountFlags.FEE_ACCOUNT);
         }
     }
 
@@ -380,13 +569,12 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
         }
         address debtor = ins.debtor;
         bytes3 sellCurrency = ins.sellCurrency;
-        uint256 amount = ins.sellAmount;
-        uint256 word = _accounts[debtor][sellCurrency];
+        uint128 amount = ins.sellAmount;
         // The escrow of this instruction put `amount` into escrowed and no settlement or refund
-        // has taken it out (its slot position was still open), so the subtraction holds.
-        _accounts[debtor][sellCurrency] =
-            PackedAccount.pack(word.available() + amount, word.escrowed() - amount, word.flags());
-        emit InstructionRefunded(ins.id, debtor, sellCurrency, uint128(amount), msg.sender);
+        // has taken it out (its slot position was still open). A refund reaches a frozen or
+        // inactive debtor too: it only gives back what was its own.
+        _book(debtor, sellCurrency, int256(uint256(amount)), -int256(uint256(amount)), 0);
+        emit InstructionRefunded(ins.id, debtor, sellCurrency, amount, msg.sender);
     }
 
     function _checkQuote(SignedQuote calldata signed, Config memory cfg) private view returns (CheckedQuote memory q) {
@@ -411,50 +599,76 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
         if (distance * Conversion.BPS > uint256(ref.rate) * cfg.bandBps) {
             revert RateOutOfBand(sellCurrency, buyCurrency, rate, ref.rate, cfg.bandBps);
         }
-        // rate and feeBps were masked to 128 and 16 bits above.
-        q = CheckedQuote(
-            quoteHash, sellCurrency, buyCurrency, uint128(rate), uint16(feeBps), lp, ref.sellDecimals, ref.buyDecimals
-        );
+        // feeBps was masked to 16 bits above (and rate to 128).
+        (uint256 multiplier, uint256 divisor) = Conversion.scale(rate, ref.sellDecimals, ref.buyDecimals);
+        q = CheckedQuote(quoteHash, sellCurrency, buyCurrency, uint16(feeBps), lp, multiplier, divisor, 0, 0, 0);
     }
 
-    function _debitEscrowed(address participant, bytes3 currency, uint256 amount) private {
+    /// @dev The one place balances move: every change of a participant's available or escrowed
+    /// balance goes through here (as every ERC-20 movement goes through OpenZeppelin's
+    /// `_update`), and adds its movement to the transaction's currency delta (as Uniswap v4's
+    /// `_accountDelta`), which `netted` requires back at zero before the call returns. Checks the
+    /// account is usable as `kind` (none when zero) and that neither balance goes below zero.
+    function _book(address participant, bytes3 currency, int256 availableDelta, int256 escrowedDelta, uint32 kind)
+        internal
+    {
         mapping(bytes3 => uint256) storage accounts = _accounts[participant];
         uint256 word = accounts[currency];
         uint32 flags = word.flags();
-        if (!flags.usableAs(AccountFlags.BANK)) revert ParticipantNotUsable(participant, currency, flags);
-        // See _refund: the escrow of this very instruction holds the amount, so escrowed >= amount
-        // and the subtraction stays inside the escrowed field.
-        if (word.escrowed() < amount) revert InsufficientAvailable(participant, currency, word.escrowed(), amount);
-        unchecked {
-            accounts[currency] = word - (amount << 112);
-        }
-    }
-
-    function _debitAvailable(address participant, bytes3 currency, uint256 amount, uint32 kind) private {
-        mapping(bytes3 => uint256) storage accounts = _accounts[participant];
-        uint256 word = accounts[currency];
-        uint32 flags = word.flags();
-        if (!flags.usableAs(kind)) revert ParticipantNotUsable(participant, currency, flags);
+        if (kind != 0 && !flags.usableAs(kind)) revert ParticipantNotUsable(participant, currency, flags);
         uint256 available = word.available();
-        if (available < amount) revert InsufficientAvailable(participant, currency, available, amount);
-        // available is the low field and amount <= available: no borrow into other fields.
+        uint256 escrowed = word.escrowed();
+        if (availableDelta != 0) available = _shifted(available, availableDelta, participant, currency);
+        if (escrowedDelta != 0) escrowed = _shifted(escrowed, escrowedDelta, participant, currency);
+        accounts[currency] = PackedAccount.pack(available, escrowed, flags);
+        // Moving between a participant's own balances changes nothing the vault owes.
+        int256 movement = availableDelta + escrowedDelta;
+        if (movement != 0) CurrencyDeltas.add(currency, movement);
+    }
+
+    /// @dev `balance + delta`, or a revert naming the account if it would go below zero.
+    function _shifted(uint256 balance, int256 delta, address participant, bytes3 currency)
+        private
+        pure
+        returns (uint256)
+    {
+        if (delta >= 0) return balance + uint256(delta);
+        // Callers' deltas are above -2**129: the negation is exact.
+        uint256 amount = uint256(-delta);
+        if (balance < amount) revert InsufficientAvailable(participant, currency, balance, amount);
+        // Checked just above.
         unchecked {
-            accounts[currency] = word - amount;
+            return balance - amount;
         }
     }
 
-    function _credit(address participant, bytes3 currency, uint256 amount, uint32 kind) private {
-        mapping(bytes3 => uint256) storage accounts = _accounts[participant];
-        uint256 word = accounts[currency];
-        uint32 flags = word.flags();
-        if (!flags.usableAs(kind)) revert ParticipantNotUsable(participant, currency, flags);
-        if (word.available() + amount > PackedAccount.AMOUNT_MAX) {
-            revert PackedAccount.AccountBalanceOverflow(word.available() + amount);
+    /// @dev The one place the fees accrued on a pair change (the fee account's share not yet on
+    /// its balance); adds the change to the currency delta as `_book` does.
+    function _moveFees(ReferenceRate storage ref, uint256 accrued, bytes3 sellCurrency, int256 amount) private {
+        // Callers keep the result within 0 and 2**72 - 1: accruals check the bound, collection
+        // takes out exactly what accrued.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        ref.feesAccrued = uint72(uint256(int256(accrued) + amount));
+        CurrencyDeltas.add(sellCurrency, amount);
+    }
+
+    /// @dev Reverts with the first listed currency whose movements in this call do not sum to zero.
+    function _requireNetted() private view {
+        if (CurrencyDeltas.nonzeroCount() == 0) return;
+        uint256 n = _currencyCodes.length;
+        for (uint256 i; i < n; ++i) {
+            bytes3 code = _currencyCodes[i];
+            int256 delta = CurrencyDeltas.get(code);
+            if (delta != 0) revert CurrencyNotNetted(code, delta);
         }
-        // available stays within its 112-bit field (checked just above): no carry out of it.
-        unchecked {
-            accounts[currency] = word + amount;
-        }
+        // Balances only exist in listed currencies, so the loop above has found it.
+        revert CurrencyNotNetted(bytes3(0), 0);
+    }
+
+    /// @dev An amount as a signed movement; amounts a balance cannot hold are refused.
+    function _signed(uint256 amount) private pure returns (int256) {
+        if (amount > PackedAccount.AMOUNT_MAX) revert PackedAccount.AccountBalanceOverflow(amount);
+        return int256(amount);
     }
 
     /// @dev The signer of `digest`, from a compact (EIP-2098) signature. Rejects high-s
@@ -503,14 +717,13 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
         if (stored != computed) revert SlotMismatch(escrower, slot, stored, computed);
     }
 
-    /// @dev Settles or refunds each position as asked, zeroing its leaf and adding its legs to
-    /// the batch's net per currency; returns whether any position stays open.
-    function _applyBatch(
-        BatchItem[] calldata items,
-        bytes32[] memory leaves,
-        CheckedQuote[] memory checked,
-        CurrencyDeltas.Deltas memory deltas
-    ) private returns (bool open) {
+    /// @dev Settles or refunds each position as asked, zeroing its leaf; returns whether any
+    /// position stays open. The liquidity providers' legs are booked after, from the quotes'
+    /// totals.
+    function _applyBatch(BatchItem[] calldata items, bytes32[] memory leaves, CheckedQuote[] memory checked)
+        private
+        returns (bool open)
+    {
         for (uint256 i; i < items.length; ++i) {
             BatchItem calldata item = items[i];
             Action action = item.action;
@@ -519,15 +732,9 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
                 continue;
             }
             if (action == Action.Settle) {
-                if (item.quoteIndex >= checked.length) {
-                    revert BatchQuoteIndexOutOfRange(item.quoteIndex, checked.length);
-                }
-                Terms calldata ins = item.terms;
-                (uint256 buyAmount, uint256 fee) = _settle(ins, checked[item.quoteIndex]);
-                int256 sellAmount = int256(uint256(ins.sellAmount));
-                // Debtor's escrow out, liquidity provider and fee account in; then the buy leg.
-                deltas.add(ins.sellCurrency, -sellAmount + (sellAmount - int256(fee)) + int256(fee));
-                deltas.add(ins.buyCurrency, -int256(buyAmount) + int256(buyAmount));
+                (address creditor, bytes3 buyCurrency, int256 buyAmount) =
+                    _settleEscrowed(item.terms, _quoteAt(checked, item.quoteIndex));
+                _book(creditor, buyCurrency, buyAmount, 0, AccountFlags.BANK);
             } else if (action == Action.Refund) {
                 _refund(item.terms);
             }

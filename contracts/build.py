@@ -40,7 +40,7 @@ DEPLOYABLE = ("SettlementVault", "SettlementAsset")
 
 # The same settings as foundry.toml, so that forge and this build produce the same bytecode.
 SETTINGS: dict[str, Any] = {
-    "optimizer": {"enabled": True, "runs": 5000},
+    "optimizer": {"enabled": True, "runs": 600},
     "evmVersion": "prague",
     "viaIR": True,
     "metadata": {"bytecodeHash": "none", "appendCBOR": False},

@@ -6,6 +6,8 @@ import {
     BatchItem,
     Config,
     Currency,
+    CycleItem,
+    EscrowedItem,
     Instruction,
     Participant,
     ParticipantKind,
@@ -28,6 +30,14 @@ import {
 /// an instruction zeroes its position; when no position is left the slot is free for the next
 /// batch. A signed instruction is escrowed at most once (its nonce is spent) and an escrowed
 /// instruction is settled or refunded at most once (its position is zeroed).
+///
+/// A net settlement cycle (`settleCycle`) settles signed instructions that were never
+/// escrowed, each checked as escrow and settlement check it, in one transaction: the movements
+/// are summed per account and each account is booked once with its net, which its available
+/// balance must cover. Instructions escrowed alone may join a cycle.
+///
+/// Every call that moves balances ends with each currency's movements summing to zero (fees,
+/// and tokens in and out, included), or it reverts with `CurrencyNotNetted`.
 ///
 /// Authority comes from signatures, not from who sends: the debtor bank signs each
 /// instruction and the oracle's quote-signing key signs each quote. The sender (the node's
@@ -136,6 +146,48 @@ interface ISettlementVault {
         uint128 fee
     );
 
+    /// @notice Settled by net settlement cycle `cycle` without an escrow: the debtor paid
+    /// `sellAmount`, of which `fee` accrued to the fee account (on the pair, see `collectFees`)
+    /// and the rest went to `liquidityProvider`; the liquidity provider paid `buyAmount` to
+    /// `creditor`. Each account was booked with the cycle's net (see `CycleSettled`); these are
+    /// the instruction's gross figures. The nonce, the minimum, the deadline, the details hash
+    /// and the signed quote are in the transaction's calldata, under their signatures.
+    /// @param id The instruction's id (its UETR).
+    /// @param cycle The cycle's number, counted from 1.
+    /// @param debtor The debtor bank: paid `sellAmount` of `sellCurrency`.
+    /// @param creditor The creditor bank: paid `buyAmount` of `buyCurrency`.
+    /// @param liquidityProvider The quote's liquidity provider: paid the sell amount less the fee.
+    /// @param sellCurrency The currency the debtor paid.
+    /// @param sellAmount Minor units, the fee included.
+    /// @param buyCurrency The currency the creditor received.
+    /// @param buyAmount Minor units of `buyCurrency`, at least the instruction's minimum.
+    /// @param fee Minor units of the sell currency, accrued to the fee account.
+    event InstructionNetted(
+        bytes32 indexed id,
+        uint256 cycle,
+        address debtor,
+        address creditor,
+        address liquidityProvider,
+        bytes3 sellCurrency,
+        uint128 sellAmount,
+        bytes3 buyCurrency,
+        uint128 buyAmount,
+        uint128 fee
+    );
+
+    /// @notice Net settlement cycle `cycle` settled `instructions` instructions (those netted and
+    /// those that joined from escrow). Per currency: `gross` is what the instructions moved
+    /// (their sell amounts and buy amounts in it) and `net` the sum of the net debits booked on
+    /// available balances, the liquidity the cycle used.
+    /// @param cycle The cycle's number, counted from 1.
+    /// @param instructions How many instructions the cycle settled.
+    /// @param currencies The currencies the cycle moved.
+    /// @param gross Per currency, minor units moved gross.
+    /// @param net Per currency, minor units of net debits booked.
+    event CycleSettled(
+        uint256 indexed cycle, uint256 instructions, bytes3[] currencies, uint256[] gross, uint256[] net
+    );
+
     /// @notice Fees accrued on the pair moved to the fee account's available balance in
     /// `sellCurrency`.
     /// @param sellCurrency The currency the fees are in.
@@ -158,6 +210,11 @@ interface ISettlementVault {
 
     /// @notice The network is paused: nothing moves.
     error VaultPaused();
+
+    /// @notice The call's movements in `currency` do not sum to zero: the books would not balance.
+    /// @param currency The first listed currency found out of balance.
+    /// @param delta The sum of its movements (positive: the vault would owe more than it holds).
+    error CurrencyNotNetted(bytes3 currency, int256 delta);
 
     /// @notice An address that must be set was zero.
     error VaultZeroAddress();
@@ -411,6 +468,14 @@ interface ISettlementVault {
     /// position must be given, in order. Settling is for the escrower only; refunding as in
     /// `refund`. The batch's movements net to zero per currency or the call reverts.
     function resolveBatch(address escrower, uint256 slot, BatchItem[] calldata items, SignedQuote[] calldata quotes)
+        external;
+
+    /// @notice Settle a net cycle: each of `items` (signed, never escrowed) is checked as
+    /// `escrow` and `settle` check it and priced at `quotes[quoteIndex]`; each of `escrowed`
+    /// (alone in the caller's slot) settles from its escrow. Movements are summed per account and
+    /// each account is booked once with its net, which its available balance must cover, or the
+    /// whole cycle reverts with `InsufficientAvailable` naming the account and its net debit.
+    function settleCycle(CycleItem[] calldata items, EscrowedItem[] calldata escrowed, SignedQuote[] calldata quotes)
         external;
 
     // ------------------------------------------------------------------ views

@@ -32,6 +32,14 @@ library CalldataFields {
         }
     }
 
+    /// @notice An instruction's creditor and the bank's minimum, which a net cycle books against.
+    function creditorFields(Instruction calldata ins) internal pure returns (address creditor, uint256 minBuyAmount) {
+        assembly ("memory-safe") {
+            creditor := and(calldataload(add(ins, 0x60)), 0xffffffffffffffffffffffffffffffffffffffff)
+            minBuyAmount := and(calldataload(add(ins, 0xe0)), 0xffffffffffffffffffffffffffffffff)
+        }
+    }
+
     /// @notice The terms' fields that settlement checks before it prices.
     function settleFields(Terms calldata t)
         internal

@@ -23,15 +23,34 @@ library Conversion {
         pure
         returns (uint256 buyAmount, uint256 fee)
     {
-        fee = sellAmount * feeBps / BPS;
-        uint256 net = sellAmount - fee;
-        uint256 multiplier;
-        uint256 divisor;
+        (uint256 multiplier, uint256 divisor) = scale(rate, sellDecimals, buyDecimals);
+        return convertScaled(sellAmount, feeBps, multiplier, divisor);
+    }
+
+    /// @notice The rate and both exponents as one fraction, so that a quote that prices many
+    /// instructions computes it once: buy = (sell - fee) * multiplier / divisor.
+    function scale(uint256 rate, uint8 sellDecimals, uint8 buyDecimals)
+        internal
+        pure
+        returns (uint256 multiplier, uint256 divisor)
+    {
         unchecked {
             // Decimals are at most 18 (callers check), so 10**d < 2**60; with rate < 2**128 the
             // multiplier fits in 188 bits and the divisor in 120.
             multiplier = rate * 10 ** buyDecimals;
             divisor = RATE_SCALE * 10 ** sellDecimals;
+        }
+    }
+
+    /// @notice `convert` with the fraction from `scale`.
+    function convertScaled(uint256 sellAmount, uint256 feeBps, uint256 multiplier, uint256 divisor)
+        internal
+        pure
+        returns (uint256 buyAmount, uint256 fee)
+    {
+        fee = sellAmount * feeBps / BPS;
+        uint256 net = sellAmount - fee;
+        unchecked {
             // The common case: the product fits in 256 bits (checked by dividing back), so a
             // plain floor division gives the same result as the 512-bit mulDiv below.
             uint256 product = net * multiplier;

@@ -78,6 +78,23 @@ struct BatchItem {
     uint16 quoteIndex;
 }
 
+/// @notice One signed instruction settled by a net cycle without having been escrowed.
+struct CycleItem {
+    Instruction instruction;
+    Signature signature;
+    /// @dev The index in the cycle's quotes of the quote that prices it.
+    uint16 quoteIndex;
+}
+
+/// @notice One instruction already escrowed alone in the caller's `slot` (a review hold, or
+/// one sent gross) that joins a net cycle: its escrowed funds pay its own sell leg.
+struct EscrowedItem {
+    uint256 slot;
+    Terms terms;
+    /// @dev The index in the cycle's quotes of the quote that prices it.
+    uint16 quoteIndex;
+}
+
 /// @notice A reference rate as the oracle publishes it.
 struct RatePoint {
     bytes3 sellCurrency;
@@ -137,4 +154,6 @@ struct Config {
     /// @dev Oldest reference rate a settlement may be checked against, seconds.
     uint32 rateMaxAge;
     bool paused;
+    /// @dev Net settlement cycles settled so far; the last one's number.
+    uint40 cycles;
 }

@@ -4,20 +4,7 @@ pragma solidity 0.8.30;
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 import {Conversion} from "../../contracts/libraries/Conversion.sol";
-import {CurrencyDeltas} from "../../contracts/libraries/CurrencyDeltas.sol";
 import {Vm} from "./utils/Vm.sol";
-
-contract DeltasHarness {
-    using CurrencyDeltas for CurrencyDeltas.Deltas;
-
-    function net(bytes3[] calldata currencies, int256[] calldata amounts) external pure {
-        CurrencyDeltas.Deltas memory deltas;
-        for (uint256 i; i < currencies.length; ++i) {
-            deltas.add(currencies[i], amounts[i]);
-        }
-        deltas.requireNetted();
-    }
-}
 
 contract ConversionTest {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
@@ -74,36 +61,6 @@ contract ConversionTest {
         (uint256 buyA,) = Conversion.convert(a, rate, 0, sd, bd);
         (uint256 buyB,) = Conversion.convert(b, rate, 0, sd, bd);
         require(buyA <= buyB, "monotone");
-    }
-
-    function test_deltas_nettedBatchPasses() public {
-        DeltasHarness harness = new DeltasHarness();
-        bytes3[] memory codes = new bytes3[](3);
-        int256[] memory amounts = new int256[](3);
-        (codes[0], codes[1], codes[2]) = (bytes3("USD"), bytes3("EUR"), bytes3("USD"));
-        (amounts[0], amounts[1], amounts[2]) = (-5, 0, 5);
-        harness.net(codes, amounts);
-    }
-
-    function test_deltas_revertsWhenNotNetted() public {
-        DeltasHarness harness = new DeltasHarness();
-        bytes3[] memory codes = new bytes3[](2);
-        int256[] memory amounts = new int256[](2);
-        (codes[0], codes[1]) = (bytes3("USD"), bytes3("EUR"));
-        (amounts[0], amounts[1]) = (-5, 5);
-        vm.expectRevert(abi.encodeWithSelector(CurrencyDeltas.BatchNotNetted.selector, bytes3("USD"), int256(-5)));
-        harness.net(codes, amounts);
-    }
-
-    function test_deltas_revertsOnTooManyCurrencies() public {
-        DeltasHarness harness = new DeltasHarness();
-        bytes3[] memory codes = new bytes3[](17);
-        int256[] memory amounts = new int256[](17);
-        for (uint256 i; i < 17; ++i) {
-            codes[i] = bytes3(abi.encodePacked("C", bytes1(uint8(65 + i)), "X"));
-        }
-        vm.expectRevert(abi.encodeWithSelector(CurrencyDeltas.BatchTooManyCurrencies.selector, 16));
-        harness.net(codes, amounts);
     }
 
     function _mul512(uint256 a, uint256 b) internal pure returns (uint256 hi, uint256 lo) {

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {Action, Instruction, Signature, SignedQuote} from "../../contracts/types/Settlement.sol";
-import {Fixture} from "./utils/Fixture.sol";
+import {Action, CycleItem, Instruction, Signature, SignedQuote} from "../../contracts/types/Settlement.sol";
+import {NetFixture} from "./utils/NetFixture.sol";
 
 /// @notice Gas of the settlement path, recorded in snapshots/ so that a change in gas shows in
 /// review. Run with `forge test --isolate` (the README's test command does) so that every call
 /// is its own transaction with cold storage, as on a chain. scripts/bench_gas.py measures the
 /// same on anvil, as multiples of an ERC-20 transfer.
-contract GasTest is Fixture {
+contract GasTest is NetFixture {
     function _cycle(uint256 slot, bytes32 id) internal returns (Instruction memory ins) {
         ins = instruction(id, bankA, bankB, 1_234_56);
         Signature memory sig = signInstruction(BANK_A_KEY, ins);
@@ -57,5 +57,38 @@ contract GasTest is Fixture {
         vm.prank(relayer);
         vault.resolveBatch(relayer, 9, items(list, Action.Settle), quotes);
         vm.snapshotGasLastCall("resolveBatch100");
+    }
+
+    function test_gas_net1() public {
+        SignedQuote[] memory quotes = one(signedUsdEur());
+        CycleItem[] memory items = new CycleItem[](1);
+        // The bank's nonce word has been used before: steady state.
+        items[0] = item(pay(bankA, bankB, USD, 1_234_56, EUR), 0);
+        settleCycle(items, quotes);
+        items[0] = item(pay(bankA, bankB, USD, 1_234_56, EUR), 0);
+        settleCycle(items, quotes);
+        vm.snapshotGasLastCall("net1");
+    }
+
+    /// @notice 100 instructions among four banks and two liquidity providers over four
+    /// currencies: a ring A -> B -> C -> D -> A in USD, EUR, GBP and JPY.
+    function test_gas_net100() public {
+        SignedQuote[] memory quotes = new SignedQuote[](4);
+        quotes[0] = quoteOf(USD, EUR, USD_EUR, lp);
+        quotes[1] = quoteOf(EUR, GBP, EUR_GBP, lp2);
+        quotes[2] = quoteOf(GBP, JPY, GBP_JPY, lp);
+        quotes[3] = quoteOf(JPY, USD, JPY_USD, lp2);
+        address[4] memory banks = [bankA, bankB, bankC, bankD];
+        bytes3[5] memory ring = [USD, EUR, GBP, JPY, USD];
+        fund(bankC, gbp, GBP, 1_000_000_00);
+        fund(bankD, jpy, JPY, 100_000_000);
+        CycleItem[] memory items = new CycleItem[](100);
+        for (uint256 i; i < 100; ++i) {
+            uint256 k = i % 4;
+            uint128 amount = ring[k] == JPY ? uint128(150_000 + i) : uint128(1_000_00 + i);
+            items[i] = item(pay(banks[k], banks[(k + 1) % 4], ring[k], amount, ring[k + 1]), uint16(k));
+        }
+        settleCycle(items, quotes);
+        vm.snapshotGasLastCall("net100");
     }
 }

@@ -5,6 +5,8 @@ import {SettlementAsset} from "../../contracts/SettlementAsset.sol";
 import {SettlementVault} from "../../contracts/SettlementVault.sol";
 import {
     Account,
+    CycleItem,
+    EscrowedItem,
     Instruction,
     Quote,
     RatePoint,
@@ -47,6 +49,8 @@ contract Handler {
     uint256 public movedWhilePaused;
     uint256 public resolutions;
     mapping(bytes32 id => uint256 count) public resolvedCount;
+    uint256 public cyclesSettled;
+    CycleItem internal _lastNetted;
 
     constructor(
         SettlementVault vault_,
@@ -126,6 +130,52 @@ contract Handler {
         try vault.escrow(nextSlot++, ins, Signature(r, vs)) {
             forgeriesAccepted++;
         } catch {}
+    }
+
+    /// A relayer settles a net cycle of up to four instructions between the banks, now and then
+    /// with one signed by the wrong bank or one that a cycle settled before.
+    function cycle(uint256 seed, uint8 size, uint8 mischief) external {
+        uint256 n = 1 + size % 4;
+        CycleItem[] memory items = new CycleItem[](n);
+        bool forged = mischief % 7 == 1;
+        bool replayed = mischief % 7 == 2 && _lastNetted.instruction.debtor != address(0);
+        for (uint256 i; i < n; ++i) {
+            uint256 b = uint256(keccak256(abi.encode(seed, i))) % 2;
+            Instruction memory ins = _instruction(b, 1 + (seed >> (8 * i)) % 30_000_00, "netted");
+            uint256 key = forged && i == 0 ? bankKeys[1 - b] : bankKeys[b];
+            (bytes32 r, bytes32 vs) = vm.signCompact(key, vault.instructionDigest(ins));
+            items[i] = CycleItem(ins, Signature(r, vs), b == 0 ? 0 : 1);
+        }
+        if (replayed) items[n - 1] = _lastNetted;
+        SignedQuote[] memory quotes = new SignedQuote[](2);
+        quotes[0] = _quote("USD", "EUR");
+        quotes[1] = _quote("EUR", "USD");
+        bool paused = vault.config().paused;
+        vm.prank(relayer);
+        try vault.settleCycle(items, new EscrowedItem[](0), quotes) {
+            if (forged) forgeriesAccepted++;
+            if (paused) movedWhilePaused++;
+            for (uint256 i; i < n; ++i) {
+                if (++resolvedCount[items[i].instruction.id] > 1) replaysAccepted++;
+            }
+            _lastNetted = items[0];
+            cyclesSettled++;
+        } catch {}
+    }
+
+    function _instruction(uint256 b, uint256 amount, string memory tag) internal returns (Instruction memory) {
+        return Instruction({
+            id: keccak256(abi.encode(tag, nextNonce)),
+            nonce: nextNonce++,
+            debtor: banks[b],
+            creditor: banks[1 - b],
+            sellCurrency: b == 0 ? bytes3("USD") : bytes3("EUR"),
+            sellAmount: uint128(amount),
+            buyCurrency: b == 0 ? bytes3("EUR") : bytes3("USD"),
+            minBuyAmount: 0,
+            deadline: uint40(block.timestamp + 1 hours),
+            detailsHash: bytes32(0)
+        });
     }
 
     function settle(uint256 index) external {
@@ -263,6 +313,13 @@ contract InvariantsTest is Fixture {
         vm.assertEq(handler.replaysAccepted(), 0, "replay refused");
         handler.forge(0, 5);
         vm.assertEq(handler.forgeriesAccepted(), 0, "forgery refused");
+        handler.cycle(1, 3, 0);
+        vm.assertEq(handler.cyclesSettled(), 1, "a cycle settled");
+        handler.cycle(2, 1, 2); // its first instruction again
+        handler.cycle(3, 1, 1); // one signed by the other bank
+        vm.assertEq(handler.cyclesSettled(), 1, "the replay and the forgery refused");
+        vm.assertEq(handler.replaysAccepted(), 0, "no replay");
+        vm.assertEq(handler.forgeriesAccepted(), 0, "no forgery");
     }
 
     /// Conservation per currency: the vault's token holdings equal every available and
