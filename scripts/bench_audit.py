@@ -30,7 +30,16 @@ from eth_keys.datatypes import PrivateKey  # noqa: E402
 from scripts.devnet import Devnet  # noqa: E402
 from scripts.network import DemoParticipant, Network, build_network  # noqa: E402
 from settlement.chain import Sender, connect  # noqa: E402
-from settlement.chain.vault import Action, SignedInstruction, SignedQuote, escrow_batch_calldata, resolve_batch_calldata  # noqa: E402
+from settlement.chain.vault import (  # noqa: E402
+    Action,
+    CycleEntry,
+    EscrowedEntry,
+    SignedInstruction,
+    SignedQuote,
+    escrow_batch_calldata,
+    resolve_batch_calldata,
+    settle_cycle_calldata,
+)
 from settlement.eip712 import Instruction, Quote, Terms, new_uetr, sign  # noqa: E402
 
 GAS_PER_POSITION = 50_000
@@ -46,6 +55,7 @@ class Traffic:
     slots: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     settled: int = 0
     refunded: int = 0
+    netted: int = 0
 
     def __post_init__(self) -> None:
         self.relayer = self.network.sender("relayer")
@@ -127,6 +137,27 @@ class Traffic:
         self._send(resolve_batch_calldata(self.relayer.address, slot, items, signed), size)
         self.settled += size
 
+    def settle_cycle(self, size: int, lp: DemoParticipant) -> None:
+        """Settle ``size`` never-escrowed instructions in one net cycle, joined by one escrowed alone."""
+        now = self.now()
+        slot, (held,) = self.escrow(1, now + 3600)
+        batch = [self.instruction(*next(self.route), now + 3600) for _ in range(size)]
+        quotes: dict[tuple[bytes, bytes], int] = {}
+        signed: list[SignedQuote] = []
+
+        def quote_index(ins: Instruction) -> int:
+            pair = (ins.sell_currency, ins.buy_currency)
+            if pair not in quotes:
+                quotes[pair] = len(signed)
+                signed.append(self.quote(*pair, lp, now + 600))
+            return quotes[pair]
+
+        entries = [CycleEntry(s, quote_index(s.instruction)) for s in batch]
+        joined = [EscrowedEntry(slot, held.instruction.terms(), quote_index(held.instruction))]
+        self._send(settle_cycle_calldata(entries, signed, joined), size + 1)
+        self.netted += size
+        self.settled += 1
+
     def refund_after_deadline(self, size: int) -> None:
         """Escrow ``size`` instructions due in a minute, let the deadline pass, refund them all."""
         slot, batch = self.escrow(size, self.now() + 60)
@@ -158,13 +189,18 @@ class Traffic:
             self.network.vault.contract.functions.collectFees([s for s, _ in pairs], [b for _, b in pairs])
         )
 
-    def run(self, settlements: int, batch: int) -> None:
+    def run(self, settlements: int, batch: int, netted: int = 0) -> None:
+        """``settlements`` escrowed and settled in batches of ``batch``, then ``netted`` in net
+        cycles of at most ``batch`` (each joined by one escrowed instruction), then refunds."""
         lps = self.network.lps()
         self.refund_by_operator()
         for i, start in enumerate(range(0, settlements, batch)):
             self.settle_batch(min(batch, settlements - start), lps[i % len(lps)])
             if i == 0:
                 self.housekeeping()
+        cycle = max(1, batch - 1)
+        for i, start in enumerate(range(0, netted, cycle)):
+            self.settle_cycle(min(cycle, netted - start), lps[i % len(lps)])
         self.refund_after_deadline(min(batch, 16))
 
 

@@ -39,7 +39,7 @@ _ACCOUNT_OF = selector("accountOf(address,bytes3)")
 _REFERENCE_RATE = selector("referenceRate(bytes3,bytes3)")
 _TOTAL_SUPPLY = selector("totalSupply()")
 _BALANCE_OF = selector("balanceOf(address)")
-_RESOLVING_EVENTS = ("InstructionEscrowed", "InstructionSettled", "InstructionRefunded")
+_RESOLVING_EVENTS = ("InstructionEscrowed", "InstructionSettled", "InstructionRefunded", "InstructionNetted")
 
 
 def _untracked(_: str, __: int) -> Progress:
@@ -57,10 +57,11 @@ def audit_checks(with_export: bool = False) -> dict[str, Check]:
     checks = [
         Check("balances", "Balances rebuilt from events = contract state", "accounts"),
         Check("conservation", "Conservation per currency", "currencies"),
-        Check("authorisation", "Escrows signed by their debtor banks", "escrows"),
+        Check("authorisation", "Instructions signed by their debtor banks", "instructions"),
         Check("settlements", "Settlements priced and booked correctly", "settlements"),
         Check("refunds", "Refunds after the deadline or by an operator", "refunds"),
         Check("uniqueness", "Each id escrowed once, settled or refunded at most once", "ids"),
+        Check("cycles", "Net cycles booked as the sum of their instructions", "cycles"),
         Check("bytecode", "Deployed code = sources compiled as the manifest says", "contracts"),
     ]
     if with_export:
@@ -115,7 +116,8 @@ def run_audit(
         checks=list(checks.values()),
         facts={
             "logs": logs.count,
-            "escrows": checks["authorisation"].checked,
+            "escrows": sum(len(records) for records in ledger.escrows.values()),
+            "netted": ledger.netted,
             "settlements": checks["settlements"].checked,
             "refunds": checks["refunds"].checked,
             "escrows open": open_escrows,

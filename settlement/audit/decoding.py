@@ -25,13 +25,23 @@ class ResolutionCall:
 
 
 @dataclass(frozen=True, slots=True)
+class NettedCall:
+    """One never-escrowed instruction of a net cycle as the call gave it, and its quote."""
+
+    signed: SignedInstruction
+    quote: SignedQuote | None
+
+
+@dataclass(frozen=True, slots=True)
 class VaultCall:
-    """The settlement call of one transaction: escrows in order, or resolutions in order (the
-    positions the call settled or refunded, in the order their events are emitted)."""
+    """The settlement call of one transaction: escrows in order, resolutions in order (the
+    positions the call settled or refunded, in the order their events are emitted), and a net
+    cycle's netted instructions in order."""
 
     function: str
     escrows: tuple[SignedInstruction, ...] = ()
     resolutions: tuple[ResolutionCall, ...] = ()
+    netted: tuple[NettedCall, ...] = ()
 
 
 def decode_call(data: bytes) -> VaultCall | None:
@@ -48,6 +58,8 @@ def decode_call(data: bytes) -> VaultCall | None:
         return VaultCall(name, resolutions=(ResolutionCall(Action.SETTLE, _terms(args[1]), _quote(args[2])),))
     if name == "refund":
         return VaultCall(name, resolutions=(ResolutionCall(Action.REFUND, _terms(args[2]), None),))
+    if name == "settleCycle":
+        return _cycle_call(args)
     quotes = [_quote(q) for q in args[3]]
     resolutions = []
     for terms, action, quote_index in args[2]:
@@ -57,6 +69,17 @@ def decode_call(data: bytes) -> VaultCall | None:
         elif action == Action.REFUND:
             resolutions.append(ResolutionCall(Action.REFUND, _terms(terms), None))
     return VaultCall(name, resolutions=tuple(resolutions))
+
+
+def _cycle_call(args: tuple[Any, ...]) -> VaultCall:
+    items, escrowed, quotes = args[0], args[1], [_quote(q) for q in args[2]]
+
+    def quote_at(index: int) -> SignedQuote | None:
+        return quotes[index] if index < len(quotes) else None
+
+    netted = tuple(NettedCall(_signed_instruction(ins, sig), quote_at(qi)) for ins, sig, qi in items)
+    joined = tuple(ResolutionCall(Action.SETTLE, _terms(terms), quote_at(qi)) for _, terms, qi in escrowed)
+    return VaultCall("settleCycle", resolutions=joined, netted=netted)
 
 
 def _signed_instruction(ins: tuple[Any, ...], sig: tuple[bytes, bytes]) -> SignedInstruction:

@@ -11,27 +11,27 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
+from settlement.audit.cycles import CycleChecks
 from settlement.audit.decoding import ResolutionCall, VaultCall
-from settlement.audit.pricing import PricingChecks
 from settlement.audit.report import Check
 from settlement.audit.state import (
     BANK,
     FEE_ACCOUNT,
-    FEES_ACCRUED_MAX,
     OPERATOR_ROLE,
     ZERO_ADDRESS,
     EscrowRecord,
     Ledger,
     Movement,
     ParticipantState,
+    uetr_text,
 )
 from settlement.chain.events import Log
 from settlement.chain.vault import Action, SignedInstruction
 from settlement.conversion import BPS
-from settlement.eip712 import Domain, Instruction, id_to_uuid, recover
+from settlement.eip712 import Domain, Instruction, recover
 
 
-class Replay(PricingChecks):
+class Replay(CycleChecks):
     def __init__(
         self,
         domain: Domain,
@@ -57,6 +57,10 @@ class Replay(PricingChecks):
         self.settlements = checks["settlements"]
         self.refunds = checks["refunds"]
         self.uniqueness = checks["uniqueness"]
+        self.cycles = checks["cycles"]
+        self.last_cycle = 0
+        self._tallies = {}
+        self._netted_in_tx = defaultdict(int)
 
     def run(self, logs: Iterable[Log]) -> Ledger:
         for log in logs:
@@ -118,7 +122,7 @@ class Replay(PricingChecks):
         balance = self.ledger.balances[(participant, currency)]
         balance[0] += available
         balance[1] += escrowed
-        uetr = _uetr(log.args["id"]) if "id" in log.args else ""
+        uetr = uetr_text(log.args["id"]) if "id" in log.args else ""
         self.ledger.movements.append(
             Movement(participant, currency, log.block, log.index, log.tx_hash, kind, uetr, available, escrowed)
         )
@@ -152,7 +156,7 @@ class Replay(PricingChecks):
 
     def _on_InstructionEscrowed(self, log: Log) -> None:  # noqa: N802
         a = log.args
-        uetr = _uetr(a["id"])
+        uetr = uetr_text(a["id"])
         self._move(log, a["debtor"], a["sellCurrency"], "escrow", -a["sellAmount"], a["sellAmount"])
         signed = self._escrow_call(log)
         record = EscrowRecord(log, signed, a["sellCurrency"], a["sellAmount"], a["debtor"])
@@ -200,7 +204,7 @@ class Replay(PricingChecks):
             self.authorisation.fail(
                 "escrow transaction's calldata is not a vault escrow call (sent through "
                 "another contract?): signature cannot be checked",
-                uetr=_uetr(log.args["id"]),
+                uetr=uetr_text(log.args["id"]),
                 tx=log.tx_hash,
             )
             return None
@@ -211,7 +215,7 @@ class Replay(PricingChecks):
     def _resolution(self, log: Log, check: Check) -> tuple[EscrowRecord | None, ResolutionCall | None]:
         """The open escrow this event resolves, and the call's position behind the event."""
         ident = log.args["id"]
-        uetr = _uetr(ident)
+        uetr = uetr_text(ident)
         if ident in self.ledger.settlements or ident in self.ledger.refunds:
             first = self.ledger.settlements.get(ident) or self.ledger.refunds[ident]
             self.uniqueness.fail(
@@ -243,23 +247,17 @@ class Replay(PricingChecks):
         if record is None:
             return
         sell_currency, sell_amount, buy_currency = record.sell_currency, record.sell_amount, a["buyCurrency"]
-        lp, fee, buy_amount = a["liquidityProvider"], a["fee"], a["buyAmount"]
         self._move(log, record.debtor, sell_currency, "settlement (sell leg)", 0, -sell_amount)
-        self._move(log, lp, sell_currency, "settlement (liquidity provider in)", sell_amount - fee, 0)
-        if fee:
-            pair = (sell_currency, buy_currency)
-            if self.ledger.fees_accrued[pair] + fee <= FEES_ACCRUED_MAX:
-                self.ledger.fees_accrued[pair] += fee
-            else:
-                self._move(log, self.fee_account, sell_currency, "fee", fee, 0)
-        self._move(log, lp, buy_currency, "settlement (liquidity provider out)", -buy_amount, 0)
-        self._move(log, a["creditor"], buy_currency, "settlement (buy leg)", buy_amount, 0)
+        amounts = (sell_amount, a["buyAmount"], a["fee"])
+        self._book_provider_and_fee(log, a["liquidityProvider"], (sell_currency, buy_currency), amounts)
+        self._move(log, a["creditor"], buy_currency, "settlement (buy leg)", a["buyAmount"], 0)
+        self._tally_joined(log, sell_currency, sell_amount)
         if record.signed is not None and position is not None:
             self._check_settlement(log, record.signed.instruction, position)
 
     def _check_settlement(self, log: Log, ins: Instruction, position: ResolutionCall) -> None:
         a = log.args
-        fail = self._failer(self.settlements, _uetr(a["id"]), log)
+        fail = self._failer(self.settlements, uetr_text(a["id"]), log)
         now = self.timestamps[log.block]
         sell, buy = ins.sell_currency.decode(), ins.buy_currency.decode()
         if position.action != Action.SETTLE or position.quote is None:
@@ -293,7 +291,7 @@ class Replay(PricingChecks):
         self._move(log, a["debtor"], a["sellCurrency"], "refund", a["amount"], -a["amount"])
         if record is None:
             return
-        fail = self._failer(self.refunds, _uetr(a["id"]), log)
+        fail = self._failer(self.refunds, uetr_text(a["id"]), log)
         if (record.debtor, record.sell_currency, record.sell_amount) != (a["debtor"], a["sellCurrency"], a["amount"]):
             fail(
                 "refund differs from the escrow",
@@ -321,11 +319,3 @@ class Replay(PricingChecks):
             check.fail(message, uetr=uetr, tx=log.tx_hash, block=log.block, **fields)
 
         return fail
-
-
-def _is_uetr(value: object) -> bool:
-    return isinstance(value, bytes) and len(value) == 32 and value[16:] == b"\0" * 16
-
-
-def _uetr(value: bytes) -> str:
-    return str(id_to_uuid(value)) if _is_uetr(value) else "0x" + value.hex()

@@ -11,6 +11,7 @@ from eth_utils.crypto import keccak
 from settlement.audit.report import major
 from settlement.chain.events import Log
 from settlement.chain.vault import SignedInstruction
+from settlement.eip712 import id_to_uuid
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 OPERATOR_ROLE = keccak(text="OPERATOR_ROLE")
@@ -80,6 +81,8 @@ class Ledger:
     settlements: dict[bytes, Log] = field(default_factory=dict)
     """The (first) settlement event of each id."""
     refunds: dict[bytes, Log] = field(default_factory=dict)
+    netted: int = 0
+    """Instructions settled by net cycles without an escrow."""
 
     def name(self, address: str) -> str:
         p = self.participants.get(address)
@@ -102,3 +105,9 @@ def participant_state(p: ParticipantState | None) -> str:
     if p.frozen:
         flags.append("frozen")
     return ", ".join(flags)
+
+
+def uetr_text(value: bytes) -> str:
+    """An instruction id as a UETR (a UUID) where it is one, else as hex."""
+    is_uetr = len(value) == 32 and value[16:] == b"\0" * 16
+    return str(id_to_uuid(value)) if is_uetr else "0x" + value.hex()

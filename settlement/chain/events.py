@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from eth_abi.abi import decode as eth_abi_decode
 from eth_utils.crypto import keccak
 
 from settlement.chain._abi import decode
@@ -43,6 +44,10 @@ class _EventSpec:
     indexed: tuple[tuple[str, str], ...]
     data_names: tuple[str, ...]
     data_types: tuple[str, ...]
+
+    @property
+    def dynamic(self) -> bool:
+        return any(t.endswith("]") or t in ("bytes", "string") for t in self.data_types)
 
 
 @cache
@@ -79,7 +84,9 @@ def decode_log(raw: Any) -> Log | None:
     args: dict[str, Any] = {
         name: _topic_value(typ, value) for (name, typ), value in zip(spec.indexed, topics[1:], strict=True)
     }
-    values = decode(spec.data_types, as_bytes(raw["data"]))
+    data = as_bytes(raw["data"])
+    # Most events are static words (the fast decoder); a cycle's per-currency arrays are not.
+    values = eth_abi_decode(spec.data_types, data) if spec.dynamic else decode(spec.data_types, data)
     for name, typ, value in zip(spec.data_names, spec.data_types, values, strict=True):
         args[name] = _value(typ, value)
     return Log(
@@ -114,6 +121,8 @@ def _value(typ: str, value: Any) -> Any:
         return checksum_address(value)
     if typ == "bytes3":
         return bytes(value).decode("ascii", "replace")
+    if typ.endswith("[]"):
+        return [_value(typ[:-2], v) for v in value]
     return value
 
 

@@ -51,7 +51,7 @@ class Balance:
         return self.available + self.escrowed
 
 
-SETTLEMENT_CALLS = ("escrow", "escrowBatch", "settle", "refund", "resolveBatch")
+SETTLEMENT_CALLS = ("escrow", "escrowBatch", "settle", "refund", "resolveBatch", "settleCycle")
 """The vault's functions that escrow and resolve instructions: the node encodes their calldata
 directly, and the auditor decodes it from mined transactions."""
 
@@ -96,6 +96,40 @@ def resolve_batch_calldata(
     return selectors()["resolveBatch"] + encode(
         list(call_arguments()["resolveBatch"]),
         [escrower, slot, [(t.as_tuple(), int(a), qi) for t, a, qi in items], [q.as_tuple() for q in quotes]],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CycleEntry:
+    """One never-escrowed signed instruction of a net cycle and the index of its quote."""
+
+    signed: SignedInstruction
+    quote_index: int
+
+    def as_tuple(self) -> tuple[object, ...]:
+        return (self.signed.instruction.as_tuple(), self.signed.signature.as_tuple(), self.quote_index)
+
+
+@dataclass(frozen=True, slots=True)
+class EscrowedEntry:
+    """One instruction escrowed alone in the sender's slot that joins a net cycle."""
+
+    slot: int
+    terms: Terms
+    quote_index: int
+
+    def as_tuple(self) -> tuple[object, ...]:
+        return (self.slot, self.terms.as_tuple(), self.quote_index)
+
+
+def settle_cycle_calldata(
+    entries: list[CycleEntry], quotes: list[SignedQuote], escrowed: list[EscrowedEntry] | None = None
+) -> bytes:
+    """``settleCycle`` calldata: the cycle's signed instructions, the escrowed ones that join it
+    and the quotes they index."""
+    return selectors()["settleCycle"] + encode(
+        list(call_arguments()["settleCycle"]),
+        [[e.as_tuple() for e in entries], [e.as_tuple() for e in escrowed or []], [q.as_tuple() for q in quotes]],
     )
 
 
@@ -146,6 +180,19 @@ class Vault:
                 slot,
                 [(terms.as_tuple(), int(action), qi) for terms, action, qi in items],
                 [q.as_tuple() for q in quotes],
+            )
+        )
+
+    def settle_cycle(
+        self,
+        sender: Sender,
+        entries: list[CycleEntry],
+        quotes: list[SignedQuote],
+        escrowed: list[EscrowedEntry] | None = None,
+    ) -> TxReceipt:
+        return sender.transact(
+            self.contract.functions.settleCycle(
+                [e.as_tuple() for e in entries], [e.as_tuple() for e in escrowed or []], [q.as_tuple() for q in quotes]
             )
         )
 

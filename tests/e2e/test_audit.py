@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,9 +26,10 @@ from scripts.bench_audit import Traffic
 from scripts.devnet import Devnet
 from scripts.network import Network, build_network
 from settlement.audit import run_audit
-from settlement.audit.decoding import ResolutionCall, VaultCall
+from settlement.audit.decoding import NettedCall, ResolutionCall, VaultCall
 from settlement.audit.statement import Period, statement, write_statement
 from settlement.chain import connect
+from settlement.chain.events import Log
 from settlement.chain.vault import SignedInstruction
 from settlement.eip712 import Quote
 from settlement.errors import ManifestError
@@ -52,20 +53,23 @@ class Audited:
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audited]:
     """A network after mixed traffic: 60 settlements in batches over several pairs and both
-    liquidity providers, refunds by the operator and after the deadline, a withdrawal, fees collected."""
+    liquidity providers, 30 instructions netted in two cycles (each joined by one escrowed
+    instruction), refunds by the operator and after the deadline, a withdrawal, fees collected."""
     with Devnet() as devnet:
         manifest = tmp_path_factory.mktemp("audit") / "manifest.json"
         network = build_network(connect(devnet.url), manifest, rates=ECB_RATES)
         traffic = Traffic(network)
-        traffic.run(60, 25)
+        traffic.run(60, 25, netted=30)
         yield Audited(devnet, network, manifest, traffic)
 
 
 def test_a_clean_mixed_run_passes_every_check(audited: Audited) -> None:
     report = run_audit(audited.devnet.url, audited.manifest).report
     assert report.passed, report.to_json()
-    assert report.facts["settlements"] == 60 and report.facts["refunds"] == audited.traffic.refunded == 17
-    assert report.facts["escrows"] == 77 and report.facts["escrows open"] == 0
+    assert report.facts["settlements"] == 60 + 2 + 30 and report.facts["refunds"] == audited.traffic.refunded == 17
+    assert report.facts["escrows"] == 79 and report.facts["escrows open"] == 0 and report.facts["netted"] == 30
+    assert report.check("cycles").checked == 2
+    assert report.check("authorisation").checked == 79 + 30
     currencies = {c for _, _, sell, buy in audited.traffic.routes[:60] for c in (sell, buy)}
     assert len(currencies) >= 3
     assert report.check("bytecode").checked == 1 + len(audited.network.manifest.assets)
@@ -85,10 +89,10 @@ def test_the_command_prints_a_passing_report_and_json(audited: Audited) -> None:
     ]
     shown = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
     assert shown.returncode == 0, shown.stdout + shown.stderr
-    assert "PASS: 7/7 checks passed" in shown.stdout and "Settlements priced and booked correctly" in shown.stdout
+    assert "PASS: 8/8 checks passed" in shown.stdout and "Settlements priced and booked correctly" in shown.stdout
     as_json = subprocess.run([*command, "--json"], capture_output=True, text=True, cwd=ROOT)
     doc = json.loads(as_json.stdout)
-    assert as_json.returncode == 0 and doc["passed"] and len(doc["checks"]) == 7
+    assert as_json.returncode == 0 and doc["passed"] and len(doc["checks"]) == 8
 
 
 def test_day_statements_add_up_to_the_contract_balance(audited: Audited, tmp_path: Path) -> None:
@@ -215,6 +219,54 @@ def test_calldata_that_does_not_match_the_books_is_reported(audited: Audited, mo
     escrow_problems = {f.message for f in report.check("authorisation").findings}
     assert "instruction not signed by its debtor" in escrow_problems
     assert "event differs from the escrowed instruction" in escrow_problems
+
+
+def test_a_doctored_cycle_is_reported(audited: Audited, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Logs the chain would never emit, simulated at decoding: the second cycle's net figure one
+    unit off its instructions' legs, a netted instruction of the first whose buy amount is one
+    unit more, and a netted instruction whose calldata names another debtor than the one who
+    signed."""
+    real_log, real_call = audit_module.decode_log, audit_module.decode_call
+    doctored: set[str] = set()
+
+    def doctor_log(raw: object) -> Log | None:
+        log = real_log(raw)
+        if log is None:
+            return None
+        if log.name == "CycleSettled" and log.args["cycle"] == 2:
+            doctored.add("cycle")
+            net = [log.args["net"][0] + 1, *log.args["net"][1:]]
+            return replace(log, args={**log.args, "net": net})
+        if log.name == "InstructionNetted" and "netted" not in doctored:
+            doctored.add("netted")
+            return replace(log, args={**log.args, "buyAmount": log.args["buyAmount"] + 1})
+        return log
+
+    def doctor_call(data: bytes) -> VaultCall | None:
+        call = real_call(data)
+        if call is None or not call.netted or "signer" in doctored:
+            return call
+        doctored.add("signer")
+        last = call.netted[-1]
+        ins = last.signed.instruction
+        other = next(b.address for b in audited.network.banks() if b.address != ins.debtor)
+        forged = NettedCall(SignedInstruction(replace(ins, debtor=other), last.signed.signature), last.quote)
+        return VaultCall(call.function, call.escrows, call.resolutions, (*call.netted[:-1], forged))
+
+    monkeypatch.setattr(audit_module, "decode_log", doctor_log)
+    monkeypatch.setattr(audit_module, "decode_call", doctor_call)
+    report = run_audit(audited.devnet.url, audited.manifest).report
+    assert doctored == {"cycle", "netted", "signer"}
+    cycle_problems = [(f.fields["block"], f.message) for f in report.check("cycles").findings]
+    first, second = sorted({block for block, _ in cycle_problems})
+    assert (second, "net per currency differs from the net of its instructions' legs") in cycle_problems
+    assert (first, "gross per currency differs from its instructions' legs") in cycle_problems
+    settlement_problems = {f.message for f in report.check("settlements").findings}
+    assert "booked figures differ from the conversion at the quoted rate" in settlement_problems
+    assert "event differs from the signed instruction" in settlement_problems
+    assert {f.message for f in report.check("authorisation").findings} == {"instruction not signed by its debtor"}
+    # The doctored buy amount also breaks the balances rebuilt from events.
+    assert not report.check("balances").passed
 
 
 def test_a_manifest_for_another_chain_is_a_clear_error(audited: Audited, tmp_path: Path) -> None:
