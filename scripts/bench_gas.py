@@ -12,6 +12,11 @@ by T:
   single_total          escrow + settle
   batch10_per_payment   escrowBatch + resolveBatch (all settled) of 10, per instruction
   batch100_per_payment  the same for 100
+  net1_total            one never-escrowed instruction settled by a net cycle of one: one
+                        transaction (steady state: the bank's nonce word used before)
+  net100_per_payment    a net cycle of 100 instructions among the four demo banks and both
+                        liquidity providers over four currencies (a ring USD -> EUR -> GBP ->
+                        SGD -> USD), per instruction
 
 Batches draw from four debtor banks paying three creditor banks in one corridor (USD to EUR)
 through one liquidity provider and one quote.
@@ -30,9 +35,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.devnet import Devnet  # noqa: E402
-from scripts.network import Network, build_network  # noqa: E402
+from scripts.network import DemoParticipant, Network, build_network  # noqa: E402
 from settlement.chain import connect, contract  # noqa: E402
-from settlement.chain.vault import Action, SignedInstruction, SignedQuote  # noqa: E402
+from settlement.chain.vault import Action, CycleEntry, SignedInstruction, SignedQuote  # noqa: E402
 from settlement.eip712 import Instruction, Quote, new_uetr  # noqa: E402
 
 
@@ -49,7 +54,11 @@ class Bench:
     def instruction(self, debtor: int, creditor: int, deadline_s: int = 3600) -> SignedInstruction:
         payers = [b for b in self.banks if "USD" in b.currencies]
         payees = [b for b in self.banks if "EUR" in b.currencies]
-        d, c = payers[debtor % len(payers)], payees[creditor % len(payees)]
+        return self.payment(payers[debtor % len(payers)], payees[creditor % len(payees)], "USD", "EUR", deadline_s)
+
+    def payment(
+        self, d: DemoParticipant, c: DemoParticipant, sell: str, buy: str, deadline_s: int = 3600
+    ) -> SignedInstruction:
         nonce = self.nonces.get(d.address, 0)
         self.nonces[d.address] = nonce + 1
         block = self.net.w3.eth.get_block("latest")
@@ -58,23 +67,23 @@ class Bench:
             nonce=nonce,
             debtor=d.address,
             creditor=c.address,
-            sell_currency=b"USD",
+            sell_currency=sell.encode(),
             sell_amount=1_234_56,
-            buy_currency=b"EUR",
-            min_buy_amount=1_000_00,
+            buy_currency=buy.encode(),
+            min_buy_amount=1_000_00 if (sell, buy) == ("USD", "EUR") else 0,
             deadline=int(block["timestamp"]) + deadline_s,
             details_hash=os.urandom(32),
         )
         return self.vault.sign_instruction(ins, d.key)
 
-    def quote(self) -> SignedQuote:
+    def quote(self, sell: str = "USD", buy: str = "EUR", lp: DemoParticipant | None = None) -> SignedQuote:
         block = self.net.w3.eth.get_block("latest")
         q = Quote(
-            sell_currency=b"USD",
-            buy_currency=b"EUR",
-            rate=self.vault.contract.functions.referenceRate(b"USD", b"EUR").call()[0],
+            sell_currency=sell.encode(),
+            buy_currency=buy.encode(),
+            rate=self.vault.contract.functions.referenceRate(sell.encode(), buy.encode()).call()[0],
             fee_bps=5,
-            liquidity_provider=self.lp.address,
+            liquidity_provider=(lp or self.lp).address,
             expiry=int(block["timestamp"]) + 600,
         )
         return self.vault.sign_quote(q, self.net.keys["oracle"])
@@ -97,6 +106,22 @@ class Bench:
             [self.quote()],
         )["gasUsed"]
         return escrow, resolve
+
+    def net1(self) -> int:
+        signed = self.instruction(0, 1)
+        return int(self.vault.settle_cycle(self.relayer, [CycleEntry(signed, 0)], [self.quote()])["gasUsed"])
+
+    def net_ring(self, n: int) -> int:
+        """A cycle of ``n`` instructions, each bank paying the next in a ring of four currencies."""
+        by_bic = {b.bic: b for b in self.banks}
+        ring = [("FATLUS33", "USD"), ("RHNLDEFF", "EUR"), ("THMSGB2L", "GBP"), ("LNCTSGSG", "SGD")]
+        lps = self.net.lps()
+        quotes = [self.quote(ring[k][1], ring[(k + 1) % 4][1], lps[k % len(lps)]) for k in range(4)]
+        entries = []
+        for i in range(n):
+            (debtor, sell), (creditor, buy) = ring[i % 4], ring[(i + 1) % 4]
+            entries.append(CycleEntry(self.payment(by_bic[debtor], by_bic[creditor], sell, buy), i % 4))
+        return int(self.vault.settle_cycle(self.relayer, entries, quotes)["gasUsed"])
 
     def refund(self, slot: int) -> int:
         signed = self.instruction(0, 1, deadline_s=2)
@@ -142,6 +167,10 @@ def measure(network: Network) -> dict[str, object]:
     b10 = bench.batch(slot=2, n=10)
     bench.batch(slot=3, n=100)
     b100 = bench.batch(slot=3, n=100)
+    bench.net1()
+    net1 = bench.net1()
+    bench.net_ring(100)
+    net100 = bench.net_ring(100)
     gas = {
         "T": t,
         "escrow": escrow,
@@ -150,6 +179,8 @@ def measure(network: Network) -> dict[str, object]:
         "single_total": escrow + settle,
         "batch10_per_payment": sum(b10) / 10,
         "batch100_per_payment": sum(b100) / 100,
+        "net1_total": net1,
+        "net100_per_payment": net100 / 100,
         "escrow_first_use": first_escrow,
         "settle_first_use": first_settle,
         "batch10_escrow": b10[0],
@@ -160,6 +191,7 @@ def measure(network: Network) -> dict[str, object]:
     ratios = {k: round(v / t, 3) for k, v in gas.items() if k != "T" and not k.startswith("batch1")}
     ratios["batch10_per_payment"] = round(gas["batch10_per_payment"] / t, 3)
     ratios["batch100_per_payment"] = round(gas["batch100_per_payment"] / t, 3)
+    ratios["net100_per_payment"] = round(gas["net100_per_payment"] / t, 3)
     return {"T": t, "gas": gas, "ratio_to_T": ratios}
 
 
@@ -194,6 +226,8 @@ def main() -> int:
         "single_total",
         "batch10_per_payment",
         "batch100_per_payment",
+        "net1_total",
+        "net100_per_payment",
         "escrow_first_use",
         "settle_first_use",
     ):
