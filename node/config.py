@@ -54,7 +54,21 @@ class NodeSettings(BaseSettings):
     poll_interval_s: float = Field(
         0.25, gt=0, le=60, description="a worker round starts this often (at once after a round that took longer)"
     )
-    batch_size_max: int = Field(256, ge=1, le=256)
+    batch_size_max: int = Field(256, ge=1, le=256, description="instructions per escrow, resolve or cycle transaction")
+    settlement: Literal["net", "gross"] = Field(
+        "net",
+        description="net: transfers wait in a queue and settle in net cycles, as many as the balances fund net "
+        "(held transfers still escrow); gross: every transfer escrows, then settles",
+    )
+    cycle_rounds_max: int = Field(
+        1024, ge=1, le=65_536, description="rounds of gridlock resolution per cycle (settlement.netting)"
+    )
+    queue_scan_max: int = Field(
+        2048, ge=1, le=65_536, description="queued transfers a cycle chooses from, oldest first"
+    )
+    queue_per_bank_max: int = Field(
+        10_000, ge=1, description="a bank's transfers not yet settled (RECEIVED and QUEUED); more are refused (429)"
+    )
     stuck_after_s: float = Field(20.0, gt=0, description="replace a transaction not mined after this long")
     fee_cap_wei: int = Field(1_000 * 10**9, gt=0)
     lease_ttl_s: float = Field(10.0, gt=0)

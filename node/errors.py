@@ -62,6 +62,7 @@ class Refusal(StrEnum):
     INVALID_AMOUNT = "invalid_amount"
     INVALID_RULES = "invalid_rules"
     NOT_IN_REVIEW = "not_in_review"
+    QUEUE_FULL = "queue_full"
 
 
 class Refused(CorridorError):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_utils.crypto import keccak
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from node.auth import Principal, Role
@@ -51,6 +51,19 @@ class AcceptContext:
     deadline_max_s: int
     ceilings: Mapping[tuple[str, str], RateCeiling] = dataclasses.field(default_factory=dict)
     """Per (sell, buy): what the vault's band allows; a pair without one (no chain, no rate yet) is not checked."""
+    queue_max: int | None = None
+    """A bank's transfers waiting (RECEIVED or QUEUED) at most; None: no bound."""
+
+
+def _waiting(session: Session, bank_id: int) -> int:
+    """The bank's transfers not yet on chain: RECEIVED or QUEUED."""
+    waiting = (TransferStatus.RECEIVED.value, TransferStatus.QUEUED.value)
+    return int(
+        session.scalar(
+            select(func.count()).select_from(Transfer).where(Transfer.bank_id == bank_id, Transfer.status.in_(waiting))
+        )
+        or 0
+    )
 
 
 def instruction_of(i: InstructionIn | Transfer) -> Instruction:
@@ -124,6 +137,7 @@ def accept(
         checked.append((len(results), item, creditor, quote))
         results.append("")
     taken_ids, taken_nonces = _taken(session, bank.address, [item.body.instruction for _, item, _, _ in checked])
+    waiting = _waiting(session, bank.id) if ctx.queue_max is not None and checked else 0
     now = dt.datetime.now(dt.UTC)
     rows: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
@@ -138,6 +152,15 @@ def accept(
         if i.nonce in taken_nonces:
             results[index] = Refused(Refusal.NONCE_USED, f"nonce {i.nonce} was used by another of your transfers")
             continue
+        if ctx.queue_max is not None and waiting >= ctx.queue_max:
+            results[index] = Refused(
+                Refusal.QUEUE_FULL,
+                f"your bank has {waiting} transfers waiting to settle, the most this node queues: send again "
+                "once some have settled",
+                {"waiting": waiting, "queue_max": ctx.queue_max},
+            )
+            continue
+        waiting += 1
         taken_ids.add(uetr)
         taken_nonces.add(i.nonce)
         row = _received_row(item, bank, quote, now)

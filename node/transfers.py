@@ -18,10 +18,14 @@ from settlement.lifecycle import ReasonCode, TransferStatus
 
 def cancel(session: Session, principal: Principal, transfer_id: str) -> Transfer:
     transfer = get_visible(session, principal, transfer_id)
-    if transfer.status != TransferStatus.RECEIVED.value:
+    waiting = transfer.status == TransferStatus.RECEIVED.value or (
+        transfer.status == TransferStatus.QUEUED.value and transfer.resolve_tx_id is None
+    )
+    if not waiting:
         raise Refused(
             Refusal.NOT_CANCELLABLE,
-            f"transfer {transfer_id} is {transfer.status}: only a transfer that has not escrowed can be cancelled",
+            f"transfer {transfer_id} is {transfer.status}: only a transfer that has not escrowed and is not in a "
+            "settlement cycle being sent can be cancelled",
         )
     transition(
         session,

@@ -1,11 +1,13 @@
 """A transfer's states and the moves between them.
 
-``RECEIVED → ESCROWED → SETTLED → FINAL``, with the terminal branches ``REJECTED`` (never
-reached the chain: refused by risk, cancelled by the bank, or expired before escrow),
-``REFUNDED`` (escrowed, then given back) and ``FAILED`` (needs an operator). A state that
-claims something happened on chain (ESCROWED, SETTLED, REFUNDED, FINAL) is written only
-from a confirmed event. A chain reorganisation may take ESCROWED or SETTLED back one step;
-nothing leaves a terminal state.
+``RECEIVED → QUEUED → SETTLED → FINAL`` by a net settlement cycle (the default), or
+``RECEIVED → ESCROWED → SETTLED → FINAL`` gross (a transfer held for review, or a node set to
+settle gross), with the terminal branches ``REJECTED`` (never reached the chain: refused by
+risk, cancelled by the bank, or expired before escrow or in the queue), ``REFUNDED``
+(escrowed, then given back) and ``FAILED`` (needs an operator). A state that claims
+something happened on chain (ESCROWED, SETTLED, REFUNDED, FINAL) is written only from a
+confirmed event. A chain reorganisation may take ESCROWED or SETTLED back one step (a
+netted SETTLED back to QUEUED); nothing leaves a terminal state.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from settlement.errors import CorridorError
 
 class TransferStatus(StrEnum):
     RECEIVED = "RECEIVED"
+    QUEUED = "QUEUED"
     ESCROWED = "ESCROWED"
     SETTLED = "SETTLED"
     FINAL = "FINAL"
@@ -33,10 +36,13 @@ TERMINAL = frozenset({TransferStatus.FINAL, TransferStatus.REJECTED, TransferSta
 
 S = TransferStatus
 ALLOWED: dict[TransferStatus, frozenset[TransferStatus]] = {
-    S.RECEIVED: frozenset({S.ESCROWED, S.REJECTED, S.FAILED}),
+    S.RECEIVED: frozenset({S.QUEUED, S.ESCROWED, S.REJECTED, S.FAILED}),
+    # Waits for a net cycle that can fund it; settled by one, or rejected in the queue.
+    S.QUEUED: frozenset({S.SETTLED, S.REJECTED, S.FAILED}),
     # A reorg can undo an escrow (back to RECEIVED); a settlement can follow or a refund.
     S.ESCROWED: frozenset({S.SETTLED, S.REFUNDED, S.RECEIVED, S.FAILED}),
-    S.SETTLED: frozenset({S.FINAL, S.ESCROWED, S.FAILED}),
+    # A reorg takes a settlement back to where it came from: escrow, or the queue.
+    S.SETTLED: frozenset({S.FINAL, S.ESCROWED, S.QUEUED, S.FAILED}),
     S.FINAL: frozenset(),
     S.REJECTED: frozenset(),
     S.REFUNDED: frozenset(),
@@ -53,6 +59,9 @@ class ReasonCode(StrEnum):
     """
 
     CANCELLED = "cancelled"
+    QUEUED = "queued"
+    INSUFFICIENT_COVER = "insufficient_cover"
+    """Queued: the debtor's net debit in the next cycle would not be covered (the reason gives the shortfall)."""
     ESCROWED = "escrowed"
     SETTLED = "settled"
     FINAL = "final"
@@ -92,6 +101,8 @@ class TxKind(StrEnum):
 
     ESCROW = "escrow"
     RESOLVE = "resolve"
+    CYCLE = "cycle"
+    """A net settlement cycle (``settleCycle``)."""
     SWITCH = "switch"
     """An operator's freeze, unfreeze, pause or resume."""
 

@@ -13,6 +13,7 @@ from node.api import errors, openapi
 from node.api.guard import BodyLimits, Guard
 from node.api.routes import (
     admin,
+    admin_queues,
     admin_reconciliation,
     admin_reviews,
     admin_risk,
@@ -85,6 +86,7 @@ def create_app(svc: Services | None, worker: Worker | None = None) -> FastAPI:
             admin,
             admin_risk,
             admin_reviews,
+            admin_queues,
             admin_reconciliation,
             audit,
             health,

@@ -65,7 +65,8 @@ CODES: dict[Refusal, tuple[int, str]] = {
     Refusal.QUOTE_MISMATCH: (422, "the instruction's pair, amount or minimum differ from the quote's"),
     Refusal.DUPLICATE_UETR: (409, "a transfer with this UETR exists: a UETR is used once"),
     Refusal.NONCE_USED: (409, "another of your transfers used this nonce"),
-    Refusal.NOT_CANCELLABLE: (409, "the transfer is past RECEIVED"),
+    Refusal.NOT_CANCELLABLE: (409, "the transfer is past RECEIVED, or in a settlement cycle being sent"),
+    Refusal.QUEUE_FULL: (429, "your bank has as many transfers waiting to settle as the node queues (`details`)"),
     Refusal.BAD_CURSOR: (422, "the cursor is not one this API gave out"),
     # Quotes.
     Refusal.RATE_UNAVAILABLE: (422, "no fresh enough rate for the pair"),

@@ -96,6 +96,11 @@ def _move(changes: Transitions, t: Transfer, e: Event, confirmations: int) -> No
         else:
             why = f"escrowed in block {e.block_number}"
             changes.add(t, S.ESCROWED, why, e, code=ReasonCode.ESCROWED, actor=ACTOR)
+    elif e.name == "InstructionNetted" and status is S.QUEUED:
+        why = f"settled by net cycle {e.data['cycle']} in block {e.block_number}: FINAL after {confirmations} "
+        why += "confirmations"
+        figures = {"buy_amount": int(e.data["buyAmount"]), "fee": int(e.data["fee"])}
+        changes.add(t, S.SETTLED, why, e, code=ReasonCode.SETTLED, actor=ACTOR, values=figures)
     elif e.name == "InstructionSettled" and status is S.ESCROWED:
         why = f"settled in block {e.block_number}: FINAL after {confirmations} confirmations"
         figures = {"buy_amount": int(e.data["buyAmount"]), "fee": int(e.data["fee"])}
@@ -127,6 +132,7 @@ def finalize(session: Session, head: int, confirmations: int) -> None:
     k = confirmations
     for target, status, name in (
         (S.FINAL, S.SETTLED, "InstructionSettled"),
+        (S.FINAL, S.SETTLED, "InstructionNetted"),
         (S.REFUNDED, S.ESCROWED, "InstructionRefunded"),
     ):
         # The event's columns, not the entity: its JSON data is not needed here.
@@ -161,8 +167,13 @@ def step_back(session: Session, t: Transfer, fork: int) -> None:
         if t.status != S.REJECTED.value:
             log.critical("reorganisation at block %s undid events of %s transfer %s", fork, t.status, t.id)
         return
-    target = S.SETTLED if "InstructionSettled" in left else S.ESCROWED if "InstructionEscrowed" in left else S.RECEIVED
-    order = [S.RECEIVED, S.ESCROWED, S.SETTLED]
+    settled = bool(left & {"InstructionSettled", "InstructionNetted"})
+    if t.batch_id is None and S(t.status) in (S.QUEUED, S.SETTLED):
+        # Netted: back to the queue, to be chosen for a cycle again.
+        target, order = (S.SETTLED if settled else S.QUEUED), [S.QUEUED, S.SETTLED]
+    else:
+        target = S.SETTLED if settled else S.ESCROWED if "InstructionEscrowed" in left else S.RECEIVED
+        order = [S.RECEIVED, S.ESCROWED, S.SETTLED]
     while order.index(S(t.status)) > order.index(target):
         back = order[order.index(S(t.status)) - 1]
         transition(
@@ -173,7 +184,7 @@ def step_back(session: Session, t: Transfer, fork: int) -> None:
             code=ReasonCode.REORG,
             actor=ACTOR,
         )
-    if "InstructionSettled" not in left:
+    if not settled:
         t.buy_amount = t.fee = None
     if not left & set(RESOLVED_EVENTS) and t.batch_id is not None:
         batch = session.get(EscrowBatch, t.batch_id)

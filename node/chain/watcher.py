@@ -40,7 +40,7 @@ from settlement.manifest import Manifest
 
 log = logging.getLogger("corridor.watcher")
 
-WATCHED_EVENTS = ("InstructionEscrowed", "InstructionSettled", "InstructionRefunded")
+WATCHED_EVENTS = ("InstructionEscrowed", "InstructionSettled", "InstructionRefunded", "InstructionNetted")
 TOPICS = [topic(name) for name in WATCHED_EVENTS]
 
 
@@ -130,14 +130,15 @@ class Watcher:
 
     def expect(self, confirmed: Sequence[tuple[str, int, str]]) -> None:
         """Check that the events of this node's own transactions ``confirmed`` (hash, block, kind:
-        deep and successful, so an escrow or a resolve emitted the vault's events) were read; if
+        deep and successful, so an escrow, a resolve or a cycle emitted the vault's events) were read; if
         one's are missing, read again from its block.
 
         A node may answer ``eth_getLogs`` for its newest block before it has indexed that block's
         logs (reported of geth and Erigon). Read from the checkpoint onwards, such a miss would
         never be read again, and the transfers of that transaction would wait for good.
         """
-        mined = [(tx_hash, block) for tx_hash, block, kind in confirmed if kind in (TxKind.ESCROW, TxKind.RESOLVE)]
+        settling = (TxKind.ESCROW, TxKind.RESOLVE, TxKind.CYCLE)
+        mined = [(tx_hash, block) for tx_hash, block, kind in confirmed if kind in settling]
         if not mined:
             return
         with self.store.transaction(write=False) as session:

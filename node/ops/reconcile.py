@@ -179,7 +179,8 @@ def _transfer_differences(t: _Row, ledger: Ledger, final_depth: int) -> list[Dif
     elif escrows:
         allowed, chain = {S.ESCROWED.value}, f"escrowed in block {escrows[0].log.block}, not yet settled"
     else:
-        allowed, chain = {S.RECEIVED.value, S.REJECTED.value, S.FAILED.value}, "no escrow on chain"
+        allowed = {S.RECEIVED.value, S.QUEUED.value, S.REJECTED.value, S.FAILED.value}
+        chain = "neither escrowed nor settled on chain"
     if t.status not in allowed:
         found.append(Difference("transfer", subject, " or ".join(sorted(allowed)), t.status, chain))
     if escrows:

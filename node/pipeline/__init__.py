@@ -1,5 +1,7 @@
-"""The pipeline: RECEIVED transfers are risk-checked and escrowed in batches; escrowed ones are
-priced and settled (or, after their deadline, refunded) in batches.
+"""The pipeline: RECEIVED transfers are risk-checked and queued; queued ones are priced and
+settled in net cycles, as many as the balances fund net (:mod:`node.pipeline.net`). Transfers
+held for review (or all of them on a node that settles gross) are escrowed in batches and
+settled (or, after their deadline, refunded) in batches.
 
 Each stage reads from the store, talks to the chain outside any database transaction (so the
 bank API is never held up by the node's RPC calls), then writes its decision and the signed
@@ -15,11 +17,12 @@ from __future__ import annotations
 
 from node.pipeline.base import RESOLVED_EVENTS, PipelineSettings
 from node.pipeline.escrow import EscrowStage
+from node.pipeline.net import NetStage
 from node.pipeline.release import ReleaseStage
 from node.pipeline.resolve import ResolveStage
 
 
-class Pipeline(EscrowStage, ResolveStage, ReleaseStage):
+class Pipeline(EscrowStage, NetStage, ResolveStage, ReleaseStage):
     """Every stage, over one set of services and settings (the worker runs its rounds)."""
 
 

@@ -7,11 +7,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from web3.exceptions import ContractCustomError, ContractLogicError
 
-from fx.quotes import QuoteEngine
+from fx.errors import FxError
+from fx.quotes import LockedQuote, QuoteEngine
 from node.chain.sender import TxSender
 from node.intake import instruction_of, signature_of
 from node.ops.rules import RulesInForce
@@ -47,6 +48,12 @@ class PipelineSettings:
     slots_max: int = 4096
     simulations_max: int = 64
     """Re-runs of one batch after taking refused positions out."""
+    net: bool = True
+    """Settle by net cycles (the default); False: escrow and settle every transfer gross."""
+    cycle_rounds_max: int = 1024
+    """Rounds of the gridlock resolution per cycle (see settlement.netting)."""
+    queue_scan_max: int = 2048
+    """Queued transfers a cycle chooses from (oldest first)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size_max <= VAULT_BATCH_SIZE_MAX:
@@ -105,9 +112,25 @@ class Stage:
             return refusal(getattr(exc, "data", None), exc)
         return gas * 4 // 3 + 50_000
 
-    # ================================================================== settle / refund
-
-    # ================================================================== transactions that ended badly
+    def _settle_quote(
+        self, t: Transfer, locked: dict[str, dict[str, Any]], now_s: int, engine: QuoteEngine
+    ) -> tuple[LockedQuote | None, str]:
+        """The quote to settle at: the bank's locked one while it is good for ``quote_margin_s``, else
+        a fresh one that meets the bank's minimum; or None and why it waits."""
+        if t.quote_id and t.quote_id in locked:
+            quote = LockedQuote.from_dict(locked[t.quote_id])
+            if quote.signature is not None and quote.expiry >= now_s + self.settings.quote_margin_s:
+                return quote, ""
+        try:
+            quote = engine.quote_sell(t.sell_currency, t.sell_amount, t.buy_currency)
+        except FxError as exc:
+            return None, f"waiting for a rate: {exc}"
+        if quote.buy_amount < t.min_buy_amount:
+            return None, (
+                f"waiting: at today's rate it buys {quote.buy_amount} {t.buy_currency}, below the bank's minimum "
+                f"of {t.min_buy_amount}; refunded at the deadline if the rate does not come back"
+            )
+        return quote, ""
 
 
 _T = TypeVar("_T")

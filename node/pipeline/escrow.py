@@ -1,6 +1,7 @@
-"""Escrow: RECEIVED transfers risk-checked, fitted to the debtors' available balances, and
-escrowed in batches (a batch the vault would refuse in part is simulated again without the
-positions it names)."""
+"""Escrow: RECEIVED transfers risk-checked; those that pass are QUEUED for a net settlement
+cycle (see :mod:`node.pipeline.net`), or, when held for review or when the node settles gross,
+fitted to the debtors' available balances and escrowed in batches (a batch the vault would
+refuse in part is simulated again without the positions it names)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ class _Screened:
     """transfer id -> (code, reason): REJECTED without reaching the chain."""
     held: dict[str, Decision] = field(default_factory=dict)
     """Escrowed, but settled only once the operator approves."""
+    queued: list[Transfer] = field(default_factory=list)
+    """Passed, and wait for a net settlement cycle."""
     large_new: set[str] = field(default_factory=set)
 
 
@@ -58,12 +61,17 @@ class EscrowStage(Stage):
             return 0
         pending, banks, in_flight, open_slots = found
         screened = self._screen(pending, banks, self._balances())
-        ready = self._fit_funds(screened.ready, in_flight, screened.rejected, screened.balance)
+        gross = screened.ready
+        if self.settings.net:
+            # A transfer decided before (a gross batch that failed) goes gross again.
+            screened.queued = [t for t in gross if t.id not in screened.held and t.review is None]
+            gross = [t for t in gross if t.id in screened.held or t.review is not None]
+        ready = self._fit_funds(gross, in_flight, screened.rejected, screened.balance)
         plans = self._plan(ready, open_slots, screened.rejected)
-        if not screened.rejected and not plans:
+        if not screened.rejected and not plans and not screened.queued:
             return 0
         self._commit(screened, plans)
-        return sum(len(p.transfers) for _, p, _, _ in plans)
+        return sum(len(p.transfers) for _, p, _, _ in plans) + len(screened.queued)
 
     def _pending(self) -> tuple[list[Transfer], dict[int, Bank], dict[tuple[str, str], int], set[int]] | None:
         """RECEIVED transfers not yet in a batch (oldest first, a round's worth), the banks, the
@@ -172,6 +180,7 @@ class EscrowStage(Stage):
         try:
             with self.store.transaction() as session:
                 self._reject(session, screened.rejected)
+                self._enqueue(session, screened.queued, screened.large_new)
                 for slot, plan, data, gas in plans:
                     tx_id = self._sign_batch(session, slot, plan, data, gas, fees, screened)
                     if tx_id is not None:
@@ -307,6 +316,18 @@ class EscrowStage(Stage):
                 plan.rejected[t.id] = (error.error_name, f"the vault refused it: {error}")
             plan.transfers = [t for t in plan.transfers if t.id not in plan.rejected]
         raise Hold(f"batch still refused after {self.settings.simulations_max} runs")
+
+    @staticmethod
+    def _enqueue(session: Session, queued: list[Transfer], large_new: set[str]) -> None:
+        """RECEIVED -> QUEUED: passed the risk checks, waits for a net cycle that can fund it."""
+        if not queued:
+            return
+        with Transitions(session) as changes:
+            for tid, row in lock_for_update(session, [t.id for t in queued]).items():
+                if row.status == S.RECEIVED.value and row.batch_id is None:
+                    row.large_new = tid in large_new
+                    reason = "queued for the next net settlement cycle that can fund it"
+                    changes.add(row, S.QUEUED, reason, code=ReasonCode.QUEUED, actor=ACTOR)
 
     def _reject(self, session: Session, rejected: dict[str, tuple[str, str]]) -> None:
         if not rejected:

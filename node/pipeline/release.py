@@ -51,6 +51,11 @@ class ReleaseStage(Stage):
                                 code=ReasonCode.ESCROW_FAILED,
                                 actor=ACTOR,
                             )
+                elif tx.kind == TxKind.CYCLE:
+                    for row in session.scalars(select(Transfer).where(Transfer.resolve_tx_id == tx.id)):
+                        if row.status == S.QUEUED.value:
+                            row.resolve_tx_id = None
+                            row.status_reason = f"settlement cycle {tx.tx_hash} {tx.status}: {tx.error}; queued again"
                 elif tx.kind == TxKind.RESOLVE:
                     for row in session.scalars(select(Transfer).where(Transfer.resolve_tx_id == tx.id)):
                         if row.status == S.ESCROWED.value:

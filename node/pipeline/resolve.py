@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fx.errors import FxError
 from fx.quotes import LockedQuote, QuoteEngine
 from node import metrics
 from node.chain.sender import LIVE, TxSender
@@ -197,24 +196,6 @@ class ResolveStage(Stage):
             if action is Action.SETTLE:
                 actions[tid] = Action.KEEP
         return self.operator
-
-    def _settle_quote(
-        self, t: Transfer, locked: dict[str, dict[str, Any]], now_s: int, engine: QuoteEngine
-    ) -> tuple[LockedQuote | None, str]:
-        if t.quote_id and t.quote_id in locked:
-            quote = LockedQuote.from_dict(locked[t.quote_id])
-            if quote.signature is not None and quote.expiry >= now_s + self.settings.quote_margin_s:
-                return quote, ""
-        try:
-            quote = engine.quote_sell(t.sell_currency, t.sell_amount, t.buy_currency)
-        except FxError as exc:
-            return None, f"waiting for a rate: {exc}"
-        if quote.buy_amount < t.min_buy_amount:
-            return None, (
-                f"waiting: at today's rate it buys {quote.buy_amount} {t.buy_currency}, below the bank's minimum "
-                f"of {t.min_buy_amount}; refunded at the deadline if the rate does not come back"
-            )
-        return quote, ""
 
     def _plan_resolve(
         self,

@@ -61,7 +61,12 @@ class Worker:
             self.sender,
             svc.quotes,
             self.risk,
-            PipelineSettings(batch_size_max=s.batch_size_max),
+            PipelineSettings(
+                batch_size_max=s.batch_size_max,
+                net=s.settlement == "net",
+                cycle_rounds_max=s.cycle_rounds_max,
+                queue_scan_max=s.queue_scan_max,
+            ),
             operator=self.operator,
         )
         self.deliverer = Deliverer(
@@ -93,6 +98,7 @@ class Worker:
         if self.switches is not None:
             self.switches.sync()
         self.pipeline.escrow()
+        self.pipeline.net()
         self.pipeline.resolve()
 
     def hold_lease(self) -> bool:

@@ -94,14 +94,23 @@ def _check_final(row: dict[str, Any], ident: bytes, ledger: Ledger, check: Check
         check.fail("export says FINAL, the chain holds no settlement", uetr=row["id"])
         return
     escrow = next(iter(ledger.escrows.get(ident, [])), None)
+    a = settled.args
+    # A netted settlement carries its sell leg itself; a gross one's is in its escrow.
+    sell_leg = (
+        (a["sellAmount"], a["sellCurrency"], a["debtor"])
+        if settled.name == "InstructionNetted"
+        else (escrow.sell_amount, escrow.sell_currency, escrow.debtor)
+        if escrow
+        else (None, None, None)
+    )
     chain = {
-        "buy_amount": settled.args["buyAmount"],
-        "fee": settled.args["fee"],
-        "creditor": settled.args["creditor"],
-        "buy_currency": settled.args["buyCurrency"],
-        "sell_amount": escrow.sell_amount if escrow else None,
-        "sell_currency": escrow.sell_currency if escrow else None,
-        "debtor": escrow.debtor if escrow else None,
+        "buy_amount": a["buyAmount"],
+        "fee": a["fee"],
+        "creditor": a["creditor"],
+        "buy_currency": a["buyCurrency"],
+        "sell_amount": sell_leg[0],
+        "sell_currency": sell_leg[1],
+        "debtor": sell_leg[2],
     }
     for key, value in chain.items():
         exported = _number(row.get(key)) if isinstance(value, int) else row.get(key)

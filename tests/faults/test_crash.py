@@ -49,8 +49,12 @@ def _start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]
     raise AssertionError("the node did not start")
 
 
-@pytest.mark.parametrize("point", ["after_accept", "after_send", "before_watcher_commit"])
-def test_killed_at_a_point_every_transfer_ends_once(chain: Chain, tmp_path: Path, point: str) -> None:
+@pytest.mark.parametrize(
+    ("point", "settlement"),
+    [("after_accept", "net"), ("after_send", "net"), ("before_watcher_commit", "net"), ("after_send", "gross")],
+)
+def test_killed_at_a_point_every_transfer_ends_once(chain: Chain, tmp_path: Path, point: str, settlement: str) -> None:
+    """Net (the default) and gross: what is sent is in exactly one transaction that confirmed."""
     url = f"sqlite:///{tmp_path / 'node.db'}"
     keys = onboard_node(url, chain.network.manifest, chain.network.participants)
     env = {
@@ -60,6 +64,7 @@ def test_killed_at_a_point_every_transfer_ends_once(chain: Chain, tmp_path: Path
         "CORRIDOR_MANIFEST": str(chain.manifest_path),
         "CORRIDOR_NODE_DATA_DIR": str(tmp_path),
         "CORRIDOR_FX_PROVIDERS": "ecb",
+        "CORRIDOR_NODE_SETTLEMENT": settlement,
     }
     port = free_port()
     bank = next(p for p in chain.network.participants if p.bic == "FATLUS33")
@@ -89,11 +94,12 @@ def test_killed_at_a_point_every_transfer_ends_once(chain: Chain, tmp_path: Path
     with store.transaction(write=False) as s:
         assert {t.status for t in s.scalars(select(Transfer))} == {"FINAL"}
         assert s.scalar(select(func.count(Transfer.id))) == TRANSFERS
-        escrowed: list[str] = []
-        for tx in s.scalars(select(ChainTx).where(ChainTx.kind == "escrow", ChainTx.status == "confirmed")):
-            escrowed += tx.payload["transfer_ids"]
+        sent: list[str] = []
+        kind = "cycle" if settlement == "net" else "escrow"
+        for tx in s.scalars(select(ChainTx).where(ChainTx.kind == kind, ChainTx.status == "confirmed")):
+            sent += tx.payload["transfer_ids"]
     store.dispose()
-    assert sorted(escrowed) == sorted(t["id"] for t in finals)  # each in exactly one escrow transaction
+    assert sorted(sent) == sorted(t["id"] for t in finals)  # each in exactly one cycle (or escrow) transaction
     w3 = chain.network.w3
     for t in finals:
         logs = w3.eth.get_logs(
@@ -105,4 +111,5 @@ def test_killed_at_a_point_every_transfer_ends_once(chain: Chain, tmp_path: Path
             }
         )  # type: ignore[typeddict-item]
         names = sorted(e.name for e in map(decode_log, logs) if e is not None)
-        assert names == ["InstructionEscrowed", "InstructionSettled"], (t["id"], names)
+        expected = ["InstructionNetted"] if settlement == "net" else ["InstructionEscrowed", "InstructionSettled"]
+        assert names == expected, (t["id"], names)

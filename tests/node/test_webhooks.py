@@ -79,7 +79,7 @@ def test_every_status_change_is_delivered_signed_and_retried(
         TransferStatusChanged.model_validate(body)
     mine = [b["data"] for b in sorted(bodies, key=lambda b: b["created_at"]) if b["data"]["role"] == "debtor"]
     theirs = [b["data"] for b in bodies if b["data"]["role"] == "creditor"]
-    assert [d["status"] for d in mine] == ["RECEIVED", "ESCROWED", "SETTLED", "FINAL"]
+    assert [d["status"] for d in mine] == ["RECEIVED", "QUEUED", "SETTLED", "FINAL"]
     assert [d["status"] for d in theirs] == ["FINAL"] and theirs[0]["buy_amount"] == us.transfer(t["id"])["buy_amount"]
     assert mine[-1]["chain"]["tx_hash"] == us.transfer(t["id"])["history"][-1]["chain"]["tx_hash"]
     with receiver.lock:

@@ -25,7 +25,12 @@ JSON_LINES: dict[int | str, dict[str, Any]] = {
 }
 
 EXPORT_CHUNK = 500
-_EVENT_KEYS = {"InstructionEscrowed": "escrow", "InstructionSettled": "settlement", "InstructionRefunded": "refund"}
+_EVENT_KEYS = {
+    "InstructionEscrowed": "escrow",
+    "InstructionSettled": "settlement",
+    "InstructionNetted": "settlement",
+    "InstructionRefunded": "refund",
+}
 
 
 def export_rows(svc: ServicesDep) -> Iterator[dict[str, Any]]:

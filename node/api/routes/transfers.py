@@ -43,6 +43,7 @@ def _accept_context(svc: Services, items: list[TransferCreate]) -> intake.Accept
         deadline_min_s=svc.settings.deadline_min_s,
         deadline_max_s=svc.settings.deadline_max_s,
         ceilings=svc.rate_band.ceilings(pairs),
+        queue_max=svc.settings.queue_per_bank_max,
     )
 
 

@@ -21,9 +21,13 @@ NodeFactory = Callable[..., LocalNode]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_transfers_reach_final_with_the_chain_agreeing(node_factory: NodeFactory, backend: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("settlement", ["net", "gross"])
+def test_transfers_reach_final_with_the_chain_agreeing(
+    node_factory: NodeFactory, backend: str, settlement: str, tmp_path: Path
+) -> None:
+    """Net by default (queued, then settled by a cycle); gross on a node set so (escrowed, then settled)."""
     with store_url(backend, tmp_path) as url:
-        node = node_factory(url)
+        node = node_factory(url, settlement=settlement)
         us, de = node.client("FATLUS33"), node.client("RHNLDEFF")
         vault = node.chain.network.vault
         before = vault.balance(de.address, "EUR").available
@@ -32,21 +36,24 @@ def test_transfers_reach_final_with_the_chain_agreeing(node_factory: NodeFactory
         assert all(t["status"] == "RECEIVED" for t in sent)
         finals = [us.wait(t["id"]) if t["debtor"] == us.address else de.wait(t["id"]) for t in sent]
         for t in finals:
-            assert [h["status"] for h in t["history"]] == ["RECEIVED", "ESCROWED", "SETTLED", "FINAL"]
+            middle = "QUEUED" if settlement == "net" else "ESCROWED"
+            assert [h["status"] for h in t["history"]] == ["RECEIVED", middle, "SETTLED", "FINAL"]
             final = t["history"][-1]["chain"]
             assert final["confirmations"] >= 3 and final["tx_hash"].startswith("0x")
             assert t["buy_amount"] > 0 and t["fee"] > 0
         received = sum(t["buy_amount"] for t in finals if t["buy_currency"] == "EUR")
         assert vault.balance(de.address, "EUR").available - before == received - 500_00
-        # One escrow and one settlement event per transfer, as the watcher applied them.
+        # Net: one netted event per transfer; gross: one escrow and one settlement, as the watcher applied them.
         with node.svc.store.transaction(write=False) as s:
             names = [e.name for e in s.scalars(select(ChainEvent).where(ChainEvent.transfer_id.is_not(None)))]
-        assert sorted(names) == sorted(["InstructionEscrowed", "InstructionSettled"] * 6)
+        expected = ["InstructionNetted"] if settlement == "net" else ["InstructionEscrowed", "InstructionSettled"]
+        assert sorted(names) == sorted(expected * 6)
         node.stop()
 
 
 def test_what_the_vault_would_refuse_is_rejected_by_its_error_and_the_rest_settles(node_factory: NodeFactory) -> None:
-    node = node_factory()
+    """Gross: an escrow the vault refuses is rejected at once (net, it waits for cover: see tests/e2e)."""
+    node = node_factory(settlement="gross")
     us = node.client("FATLUS33")
     vault = node.chain.network.vault
     # The bank spends nonce 7 on chain itself: an instruction signed with it can never escrow.
@@ -105,7 +112,7 @@ def test_a_minimum_no_rate_in_the_band_could_meet_is_refused_at_intake(node_fact
 
 
 def test_an_escrow_that_cannot_settle_is_refunded_after_its_deadline(node_factory: NodeFactory) -> None:
-    node = node_factory(deadline_min_s=0)
+    node = node_factory(deadline_min_s=0, settlement="gross")
     us = node.client("FATLUS33")
     vault = node.chain.network.vault
     before = vault.balance(us.address, "USD")
