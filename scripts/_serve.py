@@ -87,15 +87,18 @@ class DemoNode:
     procs: list[subprocess.Popen[bytes]]
 
 
-def serve_demo_network(data_dir: Path, devnet: Devnet, *, split: bool = False) -> DemoNode:
+def serve_demo_network(
+    data_dir: Path, devnet: Devnet, *, split: bool = False, env: dict[str, str] | None = None
+) -> DemoNode:
     """The demo network deployed on ``devnet`` (mined fast meanwhile), and a node serving it from a
-    SQLite store in ``data_dir``, pricing from the offline rates. Stop it with :func:`stop`."""
+    SQLite store in ``data_dir``, pricing from the offline rates (``env``: more of the node's
+    settings). Stop it with :func:`stop`."""
     devnet.set_fast_mining(True)
     network = build_network(connect(devnet.url), data_dir / "manifest.json")
     devnet.set_fast_mining(False)
     store_url = f"sqlite:///{data_dir / 'node.db'}"
     keys = onboard_node(store_url, network.manifest, network.participants)
     port = free_port()
-    env = {"CORRIDOR_NODE_DATABASE_URL": store_url, "CORRIDOR_FX_PROVIDERS": "ecb,static"}
-    procs = serve_node(data_dir, devnet.url, data_dir / "manifest.json", port, env=env, split=split)
+    settings = {"CORRIDOR_NODE_DATABASE_URL": store_url, "CORRIDOR_FX_PROVIDERS": "ecb,static", **(env or {})}
+    procs = serve_node(data_dir, devnet.url, data_dir / "manifest.json", port, env=settings, split=split)
     return DemoNode(network, keys, f"http://127.0.0.1:{port}", procs)

@@ -14,8 +14,9 @@ Measured in the same run, as references on the same machine and devnet:
                         counted locally) per second, from first send to last receipt
 
 Submit-to-FINAL is the FINAL transition's time as the node recorded it minus the moment the
-client started the POST (one machine, one clock). Prints a table; ``--json PATH`` also
-writes the figures.
+client started the POST (one machine, one clock). ``--mode both`` (the default) measures a node
+settling in net cycles and one settling gross, each on a devnet of its own, in the same run.
+Prints a table; ``--json PATH`` also writes the figures.
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ def main() -> int:
     parser.add_argument(
         "--batch", type=int, default=1, help="transfers per request: 1 posts each alone, more use /v1/transfers/batch"
     )
+    parser.add_argument(
+        "--mode",
+        choices=("net", "gross", "both"),
+        default="both",
+        help="how the node settles: net cycles, gross (escrow, then settle), or both in turn (default)",
+    )
     parser.add_argument("--erc20-sends", type=int, default=500, help="plain ERC-20 sends for the reference")
     parser.add_argument("--timeout-s", type=float, default=600.0, help="give up waiting for FINAL after this")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -93,20 +100,13 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp, Devnet(block_time_s=1) as devnet:
-        data = Path(tmp)
-        demo = serve_demo_network(data, devnet, split=args.split)
-        network = demo.network
-        finished = False
-        try:
-            figures = _drive(network, demo.url, demo.api_keys, args)
-            finished = True
-            figures |= {"fastapi_trivial_rps": round(_trivial_rps(args.concurrency), 1)}
-            figures |= {"web3_erc20_sends_per_s": round(_erc20_rate(network, args.erc20_sends), 1)}
-        finally:
-            stop(demo.procs)
-            if args.keep:
-                _keep(data, args.keep, network, open_txs=not finished)
+    figures: dict[str, Any] = {}
+    modes = ("net", "gross") if args.mode == "both" else (args.mode,)
+    for i, mode in enumerate(modes):
+        measured = _run(args, mode, references=i == len(modes) - 1)
+        figures |= {(k if k.startswith(("fastapi", "web3")) else f"{mode}_{k}"): v for k, v in measured.items()}
+    if len(modes) == 2:
+        figures["net_over_gross_final_per_s"] = round(figures["net_final_per_s"] / figures["gross_final_per_s"], 2)
     figures |= {
         "transfers": args.transfers,
         "batch": args.batch,
@@ -120,6 +120,28 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
+
+
+def _run(args: argparse.Namespace, mode: str, references: bool) -> dict[str, Any]:
+    """One node settling ``mode`` on a devnet of its own, driven; with ``references``, the trivial
+    FastAPI and raw web3 figures on the same devnet afterwards."""
+    print(f"{mode}: a devnet and a node of its own", flush=True)
+    with tempfile.TemporaryDirectory() as tmp, Devnet(block_time_s=1) as devnet:
+        data = Path(tmp)
+        demo = serve_demo_network(data, devnet, split=args.split, env={"CORRIDOR_NODE_SETTLEMENT": mode})
+        network = demo.network
+        finished = False
+        try:
+            figures = _drive(network, demo.url, demo.api_keys, args)
+            finished = True
+            if references:
+                figures |= {"fastapi_trivial_rps": round(_trivial_rps(args.concurrency), 1)}
+                figures |= {"web3_erc20_sends_per_s": round(_erc20_rate(network, args.erc20_sends), 1)}
+        finally:
+            stop(demo.procs)
+            if args.keep:
+                _keep(data, args.keep / mode, network, open_txs=not finished)
+    return figures
 
 
 def _drive(network: Network, url: str, keys: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
@@ -178,7 +200,7 @@ def _wait_final(url: str, ids: set[str], timeout_s: float) -> dict[str, float]:
         while True:
             listed = {
                 s: http.get(f"{url}/v1/transfers", params={"status": s, "limit": 1}, timeout=60).json()["data"]
-                for s in ("RECEIVED", "ESCROWED", "SETTLED")
+                for s in ("RECEIVED", "QUEUED", "ESCROWED", "SETTLED")
             }
             in_flight = [status for status, page in listed.items() if page]
             print(f"  in flight: {', '.join(in_flight) or 'none'}", flush=True)
@@ -212,7 +234,7 @@ def _keep(data: Path, keep: Path, network: Network, open_txs: bool) -> None:
             "SELECT DISTINCT c.id, c.kind, c.status, h.value FROM chain_txs c, json_each(c.hashes) h "
             "JOIN transfers t ON t.resolve_tx_id = c.id OR t.batch_id IN "
             "(SELECT b.id FROM escrow_batches b WHERE b.escrow_tx_id = c.id) "
-            "WHERE t.status IN ('RECEIVED', 'ESCROWED', 'SETTLED')"
+            "WHERE t.status IN ('RECEIVED', 'QUEUED', 'ESCROWED', 'SETTLED')"
         ).fetchall()
     chain = []
     for tx_id, kind, status, tx_hash in hashes:

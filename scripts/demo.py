@@ -1,5 +1,12 @@
-"""Send a handful of cross-border transfers as the demo banks and follow each to FINAL; then
-one that the sanctions screening stops and one held for the operator's review.
+"""Send a handful of cross-border transfers as the demo banks and follow each to FINAL; then a
+gridlock that only a net settlement cycle resolves; then one transfer that the sanctions
+screening stops and one held for the operator's review.
+
+The gridlock: three banks each owe the next about 1.5 million USD worth, in a ring of
+currencies, and keep only a tenth of it in the vault (they withdraw the rest first, and deposit
+it back at the end). Gross, none could pay; the node queues all three and settles them in one
+cycle, each bank's net debit covered. The demo prints what gross settlement would have needed,
+what the cycle used, and the liquidity saved.
 
 Needs the network of ``./run up`` (its node, its demo risk rules and ``.data/demo-banks.json``).
 Each transfer is signed by its debtor bank's key, submitted through the node's API with the
@@ -22,7 +29,11 @@ from typing import Any
 
 from node.bank.client import BankClient
 from node.config import DEVNET_OPERATOR_API_KEY
+from settlement.chain import Sender, connect, contract
+from settlement.chain.vault import Vault
+from settlement.conversion import convert
 from settlement.errors import CorridorError
+from settlement.manifest import Manifest
 from settlement.money import format_minor
 
 # (debtor BIC, creditor BIC, sell amount, sell currency, buy currency)
@@ -40,6 +51,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--credentials", type=Path, default=Path(".data/demo-banks.json"))
     parser.add_argument("--timeout-s", type=float, default=120.0)
+    parser.add_argument("--rpc-url", default="http://127.0.0.1:8545", help="the devnet of ./run up")
+    parser.add_argument("--manifest", type=Path, default=Path(".data/manifest.json"))
     args = parser.parse_args()
     if not args.credentials.exists():
         print(f"no {args.credentials}: start the network with ./run up first", file=sys.stderr)
@@ -72,11 +85,65 @@ def main() -> int:
             f"{settled['tx_hash']} ({settled['block_number']})"
         )
     try:
+        gridlock(clients, banks, args)
         risk_controls(clients, banks, args.timeout_s)
     except (CorridorError, TimeoutError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+GRIDLOCK = (
+    ("FATLUS33", "USD", "RHNLDEFF", "EUR"),
+    ("RHNLDEFF", "EUR", "THMSGB2L", "GBP"),
+    ("THMSGB2L", "GBP", "FATLUS33", "USD"),
+)
+
+
+def gridlock(clients: dict[str, BankClient], banks: dict[str, Any], args: argparse.Namespace) -> None:
+    """Three banks that each hold a tenth of what they owe: one net cycle settles all three."""
+    w3 = connect(args.rpc_url)
+    manifest = Manifest.load(args.manifest, w3.eth.chain_id)
+    vault = Vault(w3, manifest)
+    amounts = [1_500_000_00]
+    for _, sell, _, buy in GRIDLOCK[:-1]:  # each pays on what it is paid, at the reference rate
+        rate = vault.reference_rate(sell, buy)[0]
+        decimals = manifest.asset(sell).decimals, manifest.asset(buy).decimals
+        amounts.append(convert(amounts[-1], rate, 0, *decimals).buy_amount)
+    print("\ngridlock: three banks each owe the next, and keep a tenth of it in the vault:")
+    withdrawn: list[tuple[str, str, int]] = []
+    try:
+        for (debtor, sell, _, _), amount in zip(GRIDLOCK, amounts, strict=True):
+            bank = Sender.from_key(w3, banks[debtor]["private_key"])
+            out = vault.balance(bank.address, sell).available - amount // 10
+            bank.transact(vault.contract.functions.withdraw(sell.encode(), out, bank.address))
+            withdrawn.append((debtor, sell, out))
+            held, owed = format_minor(amount // 10, sell), format_minor(amount, sell)
+            print(f"  {debtor} holds {held:>14} {sell}, owes {owed} {sell}")
+        sent = []
+        for (debtor, sell, creditor, buy), amount in zip(GRIDLOCK, amounts, strict=True):
+            sent.append(clients[debtor].send(creditor, sell, amount, buy))
+            if len(sent) == 1:
+                t = _until(clients[debtor], sent[0]["id"], lambda t: t["status_code"] == "insufficient_cover", 60)
+                print(f"  {debtor} -> {creditor} alone: {t['status']} ({t['status_code']}): {t['status_reason']}")
+        finals = [
+            clients[debtor].wait(t["id"], timeout_s=args.timeout_s)
+            for (debtor, _, _, _), t in zip(GRIDLOCK, sent, strict=True)
+        ]
+        txs = {next(h for h in t["history"] if h["status"] == "SETTLED")["chain"]["tx_hash"] for t in finals}
+        print(f"  all three FINAL, settled in {len(txs)} transaction: {', '.join(sorted(txs))}")
+        print(f"  {'bank':<9} {'paid gross':>18} {'net debit':>16} {'saved':>7}")
+        for (debtor, sell, _, _), amount in zip(GRIDLOCK, amounts, strict=True):
+            incoming = next(f for f in finals if f["creditor"] == banks[debtor]["address"])
+            net = amount - int(incoming["buy_amount"])
+            paid, kept = f"{format_minor(amount, sell)} {sell}", f"{format_minor(net, sell)} {sell}"
+            print(f"  {debtor:<9} {paid:>18} {kept:>16} {1 - net / amount:>7.1%}")
+    finally:
+        for debtor, sell, out in withdrawn:  # the banks put their liquidity back
+            bank = Sender.from_key(w3, banks[debtor]["private_key"])
+            token = contract(w3, "SettlementAsset", manifest.asset(sell).address)
+            bank.transact(token.functions.approve(manifest.vault, out))
+            bank.transact(vault.contract.functions.deposit(bank.address, sell.encode(), out))
 
 
 def risk_controls(clients: dict[str, BankClient], banks: dict[str, Any], timeout_s: float) -> None:

@@ -91,7 +91,7 @@ def main() -> int:
             balance = format_minor(vault.balance(p.address, ccy).available, ccy)
             print(f"  {p.bic:<12} {p.name:<22} {p.country}  {p.address}  {ccy} {balance:>18}")
         print("\ntry:  .venv/bin/corridor bank send --as FATLUS33 --to RHNLDEFF --sell 250000.00 USD --buy EUR")
-        print("      ./run demo     (a handful of cross-border transfers, each followed to FINAL)")
+        print("      ./run demo     (transfers followed to FINAL, a gridlock one net cycle resolves, risk controls)")
         print("      .venv/bin/corridor fx quote --sell 250000.00 USD --buy EUR --devnet")
         print("Ctrl-C stops the network.", flush=True)
         assert devnet.process is not None
