@@ -55,6 +55,17 @@ class AcceptContext:
     """A bank's transfers waiting (RECEIVED or QUEUED) at most; None: no bound."""
 
 
+def _queue_full(waiting: int, queue_max: int | None) -> Refused | None:
+    if queue_max is None or waiting < queue_max:
+        return None
+    return Refused(
+        Refusal.QUEUE_FULL,
+        f"your bank has {waiting} transfers waiting to settle, the most this node queues: send again once some "
+        "have settled",
+        {"waiting": waiting, "queue_max": queue_max},
+    )
+
+
 def _waiting(session: Session, bank_id: int) -> int:
     """The bank's transfers not yet on chain: RECEIVED or QUEUED."""
     waiting = (TransferStatus.RECEIVED.value, TransferStatus.QUEUED.value)
@@ -152,13 +163,8 @@ def accept(
         if i.nonce in taken_nonces:
             results[index] = Refused(Refusal.NONCE_USED, f"nonce {i.nonce} was used by another of your transfers")
             continue
-        if ctx.queue_max is not None and waiting >= ctx.queue_max:
-            results[index] = Refused(
-                Refusal.QUEUE_FULL,
-                f"your bank has {waiting} transfers waiting to settle, the most this node queues: send again "
-                "once some have settled",
-                {"waiting": waiting, "queue_max": ctx.queue_max},
-            )
+        if (full := _queue_full(waiting, ctx.queue_max)) is not None:
+            results[index] = full
             continue
         waiting += 1
         taken_ids.add(uetr)
