@@ -45,19 +45,24 @@ class Payment:
     buy_amount: int
     fee: int
     liquidity_provider: str
+    from_escrow: bool = False
+    """Escrowed before (a review hold): its escrow pays its sell leg, not the debtor's available balance."""
 
     def legs(self) -> tuple[tuple[Account, int], ...]:
         """Its movements of available balances, as the vault sums them (the fee aside)."""
         lp = self.liquidity_provider
+        debtor = () if self.from_escrow else (((self.debtor, self.sell_currency), -self.sell_amount),)
         return (
-            ((self.debtor, self.sell_currency), -self.sell_amount),
+            *debtor,
             ((lp, self.sell_currency), self.sell_amount - self.fee),
             ((lp, self.buy_currency), -self.buy_amount),
             ((self.creditor, self.buy_currency), self.buy_amount),
         )
 
-    def debits(self) -> tuple[Account, Account]:
-        return (self.debtor, self.sell_currency), (self.liquidity_provider, self.buy_currency)
+    def debits(self) -> tuple[Account, ...]:
+        """The accounts whose available balance it draws on."""
+        provider = (self.liquidity_provider, self.buy_currency)
+        return (provider,) if self.from_escrow else ((self.debtor, self.sell_currency), provider)
 
 
 @dataclass(frozen=True, slots=True)

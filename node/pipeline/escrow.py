@@ -67,7 +67,9 @@ class EscrowStage(Stage):
             screened.queued = [t for t in gross if t.id not in screened.held and t.review is None]
             gross = [t for t in gross if t.id in screened.held or t.review is not None]
         ready = self._fit_funds(gross, in_flight, screened.rejected, screened.balance)
-        plans = self._plan(ready, open_slots, screened.rejected)
+        # Net, a hold is escrowed alone, so that it can join a cycle once approved.
+        size = 1 if self.settings.net else self.settings.batch_size_max
+        plans = self._plan(ready, open_slots, screened.rejected, size)
         if not screened.rejected and not plans and not screened.queued:
             return 0
         self._commit(screened, plans)
@@ -155,12 +157,12 @@ class EscrowStage(Stage):
         return out
 
     def _plan(
-        self, ready: list[Transfer], open_slots: set[int], rejected: dict[str, tuple[str, str]]
+        self, ready: list[Transfer], open_slots: set[int], rejected: dict[str, tuple[str, str]], size: int
     ) -> list[tuple[int, _Plan, bytes, int]]:
         """Batches of ``ready`` the vault would take, each in a free slot, simulated; what it refuses
         goes to ``rejected``."""
         plans: list[tuple[int, _Plan, bytes, int]] = []
-        for chunk in chunks(ready, self.settings.batch_size_max):
+        for chunk in chunks(ready, size):
             slot = self._free_slot(open_slots)
             try:
                 plan, data, gas, slot = self._simulate_escrow(_Plan(chunk), slot, open_slots)

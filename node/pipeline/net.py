@@ -22,17 +22,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fx.quotes import LockedQuote
+from node.intake import instruction_of
 from node.pipeline.base import ACTOR, S, Stage, log, signed_instruction
 from node.pipeline.refusals import Hold
 from node.store.db import update_rows
-from node.store.models import Bank, ChainTx, NetworkState, Quote, Transfer
+from node.store.models import Bank, ChainTx, EscrowBatch, NetworkState, Quote, Transfer
 from node.transitions import Transitions, lock_columns, lock_for_update
 from settlement.chain._abi import encode
-from settlement.chain.vault import CycleEntry, SignedQuote, settle_cycle_calldata
+from settlement.chain.vault import CycleEntry, EscrowedEntry, SignedQuote, settle_cycle_calldata
 from settlement.conversion import convert
 from settlement.eip712 import uetr_of
 from settlement.errors import ContractError, InstructionNonceUsed, InsufficientAvailable
-from settlement.lifecycle import ReasonCode, TxKind, TxStatus
+from settlement.lifecycle import ReasonCode, ReviewState, TxKind, TxStatus
 from settlement.netting import Account, Cycle, Payment, resolve
 
 _ACCOUNT_OF = function_signature_to_4byte_selector("accountOf(address,bytes3)")
@@ -57,6 +58,8 @@ class _Round:
     locked: dict[str, dict[str, Any]]
     spending: dict[Account, int]
     """Net debits of the cycles signed and not yet mined, per account."""
+    slots: dict[str, int] = field(default_factory=dict)
+    """Approved review holds escrowed alone, which join a cycle: transfer id -> their slot."""
     rejected: dict[str, tuple[str, str]] = field(default_factory=dict)
     waiting: dict[str, tuple[str, str]] = field(default_factory=dict)
     """transfer id -> (code, reason): stays QUEUED, the reason says why."""
@@ -84,6 +87,8 @@ class NetStage(Stage):
         priced: list[tuple[Transfer, LockedQuote]] = []
         for t in found.queued:
             why = self._unsettleable(t, found.banks, now_s)
+            if why is not None and t.id in found.slots:
+                continue  # escrowed: refunded after its deadline by the resolve stage, not rejected here
             if why is not None:
                 found.rejected[t.id] = why
                 continue
@@ -96,7 +101,7 @@ class NetStage(Stage):
         if priced:
             quote_of = {t.id: q for t, q in priced}
             by_id = {t.id: t for t, _ in priced}
-            payments = [self._payment(t, q) for t, q in priced]
+            payments = [self._payment(t, q, t.id in found.slots) for t, q in priced]
             cover = self._cover({a for p in payments for a, _ in p.legs()}, found.spending)
             for _ in range(self.settings.batches_per_tick_max):
                 plan = self._choose(payments, cover, found, by_id, quote_of)
@@ -137,6 +142,9 @@ class NetStage(Stage):
                     .limit(self.settings.queue_scan_max)
                 )
             )
+            slots = self._approved_holds(session)
+            if slots:
+                queued += session.scalars(select(Transfer).where(Transfer.id.in_(list(slots))))
             if not queued:
                 return None
             banks = {b.id: b for b in session.scalars(select(Bank))}
@@ -149,7 +157,23 @@ class NetStage(Stage):
                 for key, debit in (payload or {}).get("debits", {}).items():
                     who, ccy = key.split("/")
                     spending[(who, ccy)] += int(debit)
-        return _Round(queued, banks, locked, dict(spending))
+        return _Round(queued, banks, locked, dict(spending), slots)
+
+    def _approved_holds(self, session: Session) -> dict[str, int]:
+        """Transfers the operator approved after a review hold, escrowed alone in a slot and not
+        being settled: they join the next cycle (their escrow pays their sell leg)."""
+        rows = session.execute(
+            select(Transfer.id, EscrowBatch.slot, EscrowBatch.transfer_ids)
+            .join(EscrowBatch, EscrowBatch.id == Transfer.batch_id)
+            .where(
+                Transfer.status == S.ESCROWED.value,
+                Transfer.review == ReviewState.APPROVED,
+                Transfer.resolve_tx_id.is_(None),
+                EscrowBatch.open.is_(True),
+            )
+            .limit(self.settings.batch_size_max)
+        )
+        return {tid: slot for tid, slot, ids in rows if len(ids) == 1}
 
     def _unsettleable(self, t: Transfer, banks: dict[int, Bank], now_s: int) -> tuple[str, str] | None:
         """Why a queued transfer must be rejected now, or None."""
@@ -179,7 +203,7 @@ class NetStage(Stage):
             if not cycle.settled:
                 return None
             chosen = [by_id[p.key] for p in cycle.settled]
-            data = _calldata(chosen, quote_of)
+            data = _calldata(chosen, quote_of, found.slots)
             try:
                 outcome = self._estimate(data)
             except Hold as hold:
@@ -198,7 +222,7 @@ class NetStage(Stage):
         log.warning("net cycle held: still refused after %s simulations", self.settings.simulations_max)
         return None
 
-    def _payment(self, t: Transfer, q: LockedQuote) -> Payment:
+    def _payment(self, t: Transfer, q: LockedQuote, from_escrow: bool) -> Payment:
         assets = self.vault.manifest.assets
         figures = convert(
             t.sell_amount, q.rate, q.fee_bps, assets[t.sell_currency].decimals, assets[t.buy_currency].decimals
@@ -213,6 +237,7 @@ class NetStage(Stage):
             figures.buy_amount,
             figures.fee,
             q.liquidity_provider,
+            from_escrow,
         )
 
     def _after_refusal(
@@ -275,7 +300,8 @@ class NetStage(Stage):
         chosen, quote_of, data, gas = plan.chosen, plan.quote_of, plan.data, plan.gas
         ids = [t.id for t in chosen]
         rows = lock_columns(session, ids, Transfer.status, Transfer.resolve_tx_id)
-        moved = any(r.status != S.QUEUED.value or r.resolve_tx_id is not None for r in rows.values())
+        waiting = (S.QUEUED.value, S.ESCROWED.value)
+        moved = any(r.status not in waiting or r.resolve_tx_id is not None for r in rows.values())
         if len(rows) < len(ids) or moved:
             return None  # cancelled or changed meanwhile: chosen again next round
         quotes = {
@@ -322,16 +348,20 @@ def _named(error: ContractError, payments: Sequence[Payment], by_id: dict[str, T
     return []
 
 
-def _calldata(chosen: list[Transfer], quote_of: dict[str, LockedQuote]) -> bytes:
-    """``settleCycle`` of the chosen transfers, each quote once (named by index)."""
+def _calldata(chosen: list[Transfer], quote_of: dict[str, LockedQuote], slots: dict[str, int]) -> bytes:
+    """``settleCycle`` of the chosen transfers (those escrowed alone by their slot), each quote once."""
     quotes: list[SignedQuote] = []
     index: dict[bytes, int] = {}
-    entries = []
+    entries: list[CycleEntry] = []
+    escrowed: list[EscrowedEntry] = []
     for t in chosen:
         q = quote_of[t.id]
         if q.quote_hash not in index:
             assert q.signature is not None
             index[q.quote_hash] = len(quotes)
             quotes.append(SignedQuote(q.onchain(), q.signature))
-        entries.append(CycleEntry(signed_instruction(t), index[q.quote_hash]))
-    return settle_cycle_calldata(entries, quotes)
+        if t.id in slots:
+            escrowed.append(EscrowedEntry(slots[t.id], instruction_of(t).terms(), index[q.quote_hash]))
+        else:
+            entries.append(CycleEntry(signed_instruction(t), index[q.quote_hash]))
+    return settle_cycle_calldata(entries, quotes, escrowed)

@@ -53,7 +53,7 @@ class ReleaseStage(Stage):
                             )
                 elif tx.kind == TxKind.CYCLE:
                     for row in session.scalars(select(Transfer).where(Transfer.resolve_tx_id == tx.id)):
-                        if row.status == S.QUEUED.value:
+                        if row.status in (S.QUEUED.value, S.ESCROWED.value):
                             row.resolve_tx_id = None
                             row.status_reason = f"settlement cycle {tx.tx_hash} {tx.status}: {tx.error}; queued again"
                 elif tx.kind == TxKind.RESOLVE:

@@ -170,6 +170,8 @@ class ResolveStage(Stage):
                 actions[t.id], waiting[t.id] = Action.KEEP, t.review_reason
             elif now_s >= t.deadline - settings.settle_margin_s:
                 actions[t.id] = Action.KEEP
+            elif settings.net and len(transfers) == 1:
+                actions[t.id] = Action.KEEP  # approved, escrowed alone: it joins a net cycle
             else:
                 quote, why = self._settle_quote(t, locked, now_s, engine)
                 if quote is None:

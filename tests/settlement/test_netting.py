@@ -107,3 +107,10 @@ def test_resolve_always_picks_a_set_the_balances_fund(
     assert resolve(queue, balances) == cycle  # deterministic
     if all(balances.get(a, 0) + m >= 0 for a, m in resolve(queue, dict.fromkeys(balances, 10**9)).net.items()):
         assert cycle.settled == tuple(queue)
+
+
+def test_resolve_counts_an_escrowed_payment_on_its_escrow_not_the_debtors_available() -> None:
+    held = Payment("held", "A", "B", "USD", 1_000, "EUR", 1_000, 0, LP, from_escrow=True)
+    cycle = resolve([held], {**lp_funded(10_000), ("A", "USD"): 0})
+    assert cycle.settled == (held,) and ("A", "USD") not in cycle.net
+    assert held.debits() == ((LP, "EUR"),)

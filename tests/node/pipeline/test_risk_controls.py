@@ -20,7 +20,7 @@ from sqlalchemy import func, select, text
 
 from node.bank.client import BankClient, NodeError
 from node.config import DEVNET_OPERATOR_API_KEY
-from node.store.models import SeenBlock, Transfer, WebhookDelivery
+from node.store.models import ChainTx, SeenBlock, Transfer, WebhookDelivery
 from tests.chain_edits import add_available, rpc_of
 from tests.node.conftest import LocalNode
 
@@ -114,7 +114,12 @@ def test_the_review_queue_approves_and_rejects_and_a_rejected_escrow_is_refunded
     with pytest.raises(NodeError) as err:
         _admin(node, f"/v1/admin/reviews/{reject['id']}/approve", {}, "a2")
     assert (err.value.status, err.value.code) == (409, "not_in_review")
-    assert us.wait(approve["id"])["status"] == "FINAL"
+    approved = us.wait(approve["id"])
+    assert [h["status"] for h in approved["history"]] == ["RECEIVED", "ESCROWED", "SETTLED", "FINAL"]
+    # Escrowed alone while held, it joined a net cycle once approved: its escrow paid its sell leg.
+    with node.svc.store.transaction(write=False) as s:
+        cycles = [tx.payload["transfer_ids"] for tx in s.scalars(select(ChainTx).where(ChainTx.kind == "cycle"))]
+    assert any(approve["id"] in ids for ids in cycles)
     refunded = us.wait(reject["id"], status="REFUNDED", timeout_s=60)
     assert refunded["status_code"] == "review_rejected" and "no invoice" in refunded["status_reason"]
     assert refunded["review"]["state"] == "rejected"
