@@ -173,6 +173,7 @@ class CycleChecks(PricingChecks):
         if a["cycle"] != self.last_cycle + 1:
             fail("cycle numbers are not consecutive", cycle=a["cycle"], previous=self.last_cycle)
         self.last_cycle = a["cycle"]
+        self.ledger.cycles[log.tx_hash] = a["cycle"]
         if tally.numbers - {a["cycle"]}:
             fail("instructions name another cycle", cycle=a["cycle"], named=sorted(tally.numbers))
         if a["instructions"] != tally.count:

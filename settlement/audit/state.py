@@ -83,6 +83,8 @@ class Ledger:
     refunds: dict[bytes, Log] = field(default_factory=dict)
     netted: int = 0
     """Instructions settled by net cycles without an escrow."""
+    cycles: dict[str, int] = field(default_factory=dict)
+    """Transaction hash of each net cycle -> its number."""
 
     def name(self, address: str) -> str:
         p = self.participants.get(address)

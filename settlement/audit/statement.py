@@ -1,5 +1,7 @@
 """Per-participant day statements from the rebuilt ledger: for each currency and day, the
-opening balance, every movement with its UETR and transaction hash, the closing balance."""
+opening balance, every movement with its UETR and transaction hash (a netted payment gross,
+leg by leg), each net cycle's booking (the sum of the participant's movements in it), the
+closing balance."""
 
 from __future__ import annotations
 
@@ -98,9 +100,38 @@ def statement(ledger: Ledger, timestamps: dict[int, int], participant: str, peri
                     }
                 )
             closing = {"available": major(available, decimals), "escrowed": major(escrowed, decimals)}
-            days.append({"date": day.isoformat(), "opening": opening, "movements": entries, "closing": closing})
+            cycles = _cycle_bookings(ledger, by_day.get(day, []), decimals)
+            days.append(
+                {
+                    "date": day.isoformat(),
+                    "opening": opening,
+                    "movements": entries,
+                    "cycles": cycles,
+                    "closing": closing,
+                }
+            )
         result["currencies"][code] = {"decimals": decimals, "days": days}
     return result
+
+
+def _cycle_bookings(ledger: Ledger, moves: list[Movement], decimals: int) -> list[dict[str, Any]]:
+    """Per net cycle of these movements, its net booking: what the cycle moved of the balance."""
+    net: dict[str, list[int]] = {}
+    for m in moves:
+        if m.tx_hash in ledger.cycles:
+            booked = net.setdefault(m.tx_hash, [m.block, 0, 0])
+            booked[1] += m.available
+            booked[2] += m.escrowed
+    return [
+        {
+            "cycle": ledger.cycles[tx_hash],
+            "tx_hash": tx_hash,
+            "block": block,
+            "available_change": major(available, decimals),
+            "escrowed_change": major(escrowed, decimals),
+        }
+        for tx_hash, (block, available, escrowed) in net.items()
+    ]
 
 
 def write_statement(doc: dict[str, Any], directory: Path) -> tuple[Path, Path]:
@@ -133,6 +164,23 @@ def write_statement(doc: dict[str, Any], directory: Path) -> tuple[Path, Path]:
                             m["escrowed_change"],
                             m["available"],
                             m["escrowed"],
+                        ]
+                    )
+                for cycle in day["cycles"]:
+                    writer.writerow(
+                        [
+                            day["date"],
+                            "",
+                            code,
+                            f"net cycle {cycle['cycle']} booking",
+                            "",
+                            cycle["tx_hash"],
+                            cycle["block"],
+                            "",
+                            cycle["available_change"],
+                            cycle["escrowed_change"],
+                            "",
+                            "",
                         ]
                     )
                 writer.writerow(

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,13 @@ def test_day_statements_add_up_to_the_contract_balance(audited: Audited, tmp_pat
     rows = list(csv.DictReader(csv_path.open()))
     assert rows[0]["entry"] == "opening balance" and rows[-1]["entry"] == "closing balance"
     assert len([r for r in rows if r["uetr"]]) == len(settlements)
+    # Each net cycle the bank took part in is booked as the sum of its movements in it.
+    cycles = [(code, c) for code, b in doc["currencies"].items() for d in b["days"] for c in d["cycles"]]
+    assert cycles
+    for code, c in cycles:
+        legs = [m for m in doc["currencies"][code]["days"][-1]["movements"] if m["tx_hash"] == c["tx_hash"]]
+        assert Decimal(c["available_change"]) == sum(Decimal(m["available_change"]) for m in legs)
+    assert len([r for r in rows if r["entry"].startswith("net cycle")]) == len(cycles)
 
 
 def test_a_balance_edited_under_the_contract_is_reported(audited: Audited) -> None:
