@@ -270,11 +270,13 @@ class NetStage(Stage):
         return [p for p in payments if p.key not in keys]
 
     def _note_shortfalls(self, cycle: Cycle, found: _Round) -> None:
+        bics = {b.address.lower(): b.bic for b in found.banks.values()}
         for key, short in cycle.deferred.items():
+            who = bics.get(short.participant.lower(), short.participant)
             found.waiting[key] = (
                 ReasonCode.INSUFFICIENT_COVER,
-                f"waiting for cover: {short.participant} has {short.available} {short.currency} (minor units) "
-                f"available net of this cycle, needs {short.needed}: {short.missing} short",
+                f"waiting for cover: {who} has {short.available} {short.currency} (minor units) available net of "
+                f"this cycle, needs {short.needed}: {short.missing} short",
             )
 
     def _commit_cycles(self, found: _Round, plans: list[_Plan]) -> None:

@@ -93,7 +93,7 @@ def test_a_queued_transfer_settles_when_an_incoming_payment_covers_it(node_facto
         lambda: (t := sg.transfer(out["id"]))["status_code"] == "insufficient_cover" and t, 30, "insufficient_cover"
     )
     assert waiting["status"] == "QUEUED"
-    assert "100000 short" in waiting["status_reason"]  # 1,000.00 SGD: all of it
+    assert "LNCTSGSG has 0 SGD" in waiting["status_reason"] and "100000 short" in waiting["status_reason"]
     incoming = _converted(node, "SGD", 1_200_00, "USD")
     paid_in = gb.send("LNCTSGSG", "USD", Decimal(incoming) / 100, "SGD")
     assert sg.wait(out["id"], timeout_s=90, poll_s=0.2)["status"] == "FINAL"
