@@ -104,6 +104,7 @@ INTAKE_CODES = (
     Refusal.QUOTE_MISMATCH,
     Refusal.DUPLICATE_UETR,
     Refusal.NONCE_USED,
+    Refusal.QUEUE_FULL,
 )
 """What a submitted instruction may be refused with (alone, or as an item of a batch)."""
 
