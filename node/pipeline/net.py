@@ -78,7 +78,8 @@ class _Plan:
 
 class NetStage(Stage):
     def net(self) -> int:
-        """Settle what the queue's net positions allow in one cycle; returns how many were sent."""
+        """Settle what the queue's net positions allow, in up to ``batches_per_tick_max`` cycles; returns
+        how many transfers were sent."""
         now_s = int(self.clock())
         found = self._queue()
         if found is None:
