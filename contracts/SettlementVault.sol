@@ -358,24 +358,9 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
 
     /// @dev Checks and books one instruction's escrow; returns its struct hash (its leaf).
     function _escrow(Instruction calldata ins, Signature calldata signature) private returns (bytes32 leaf) {
-        // The debtor's signature is over these very words, and the commitment below hashes them
-        // too, so settlement later sees exactly what was signed and escrowed.
-        (
-            bytes32 id,
-            uint256 nonce,
-            address debtor,
-            bytes3 sellCurrency,
-            uint256 sellAmount,
-            bytes3 buyCurrency,
-            uint256 deadline
-        ) = CalldataFields.escrowFields(ins);
-        if (block.timestamp > deadline) revert InstructionExpired(id, deadline, block.timestamp);
-        if (sellAmount == 0) revert InstructionAmountZero(id);
-        if (sellCurrency == buyCurrency) revert InstructionSameCurrency(id, sellCurrency);
-        address signer = _recover(_hashTypedDataV4(TypedData.hash(ins)), signature);
-        if (signer != debtor) revert InstructionSignerMismatch(id, debtor, signer);
-        _useNonce(debtor, nonce);
-
+        // The commitment below hashes the very words the debtor signed, so settlement later sees
+        // exactly what was signed and escrowed.
+        (bytes32 id, address debtor, bytes3 sellCurrency, uint256 sellAmount,) = _authorise(ins, signature);
         // sellAmount was masked to 128 bits: the casts are exact.
         _book(debtor, sellCurrency, -int256(sellAmount), int256(sellAmount), AccountFlags.BANK);
         emit InstructionEscrowed(id, debtor, sellCurrency, uint128(sellAmount));
@@ -409,8 +394,27 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
         buyAmount = int256(bought);
     }
 
-    /// @dev Checks one never-escrowed instruction of a cycle as escrow would (deadline, amount,
-    /// pair, the debtor's signature and nonce) and prices it; its legs go into the cycle's sums.
+    /// @dev The checks every signed instruction passes before it moves anything, in escrow and in
+    /// a cycle alike: in time, a non-zero amount between two currencies, signed by its debtor, its
+    /// nonce not used before (and spent now). Returns the fields the caller books.
+    function _authorise(Instruction calldata ins, Signature calldata signature)
+        private
+        returns (bytes32 id, address debtor, bytes3 sellCurrency, uint256 sellAmount, bytes3 buyCurrency)
+    {
+        // The debtor's signature is over these very words.
+        uint256 nonce;
+        uint256 deadline;
+        (id, nonce, debtor, sellCurrency, sellAmount, buyCurrency, deadline) = CalldataFields.escrowFields(ins);
+        if (block.timestamp > deadline) revert InstructionExpired(id, deadline, block.timestamp);
+        if (sellAmount == 0) revert InstructionAmountZero(id);
+        if (sellCurrency == buyCurrency) revert InstructionSameCurrency(id, sellCurrency);
+        address signer = _recover(_hashTypedDataV4(TypedData.hash(ins)), signature);
+        if (signer != debtor) revert InstructionSignerMismatch(id, debtor, signer);
+        _useNonce(debtor, nonce);
+    }
+
+    /// @dev Checks one never-escrowed instruction of a cycle as escrow would (`_authorise`) and
+    /// prices it; its legs go into the cycle's sums.
     function _priceCycleItem(
         CycleItem calldata item,
         CheckedQuote[] memory checked,
@@ -418,21 +422,8 @@ contract SettlementVault is ParticipantRegistry, EIP712 {
         uint256 cycle
     ) private {
         Instruction calldata ins = item.instruction;
-        (
-            bytes32 id,
-            uint256 nonce,
-            address debtor,
-            bytes3 sellCurrency,
-            uint256 sellAmount,
-            bytes3 buyCurrency,
-            uint256 deadline
-        ) = CalldataFields.escrowFields(ins);
-        if (block.timestamp > deadline) revert InstructionExpired(id, deadline, block.timestamp);
-        if (sellAmount == 0) revert InstructionAmountZero(id);
-        if (sellCurrency == buyCurrency) revert InstructionSameCurrency(id, sellCurrency);
-        address signer = _recover(_hashTypedDataV4(TypedData.hash(ins)), item.signature);
-        if (signer != debtor) revert InstructionSignerMismatch(id, debtor, signer);
-        _useNonce(debtor, nonce);
+        (bytes32 id, address debtor, bytes3 sellCurrency, uint256 sellAmount, bytes3 buyCurrency) =
+            _authorise(ins, item.signature);
         CheckedQuote memory q = _quoteAt(checked, item.quoteIndex);
         (address creditor, uint256 minBuyAmount) = CalldataFields.creditorFields(ins);
         (uint256 buyAmount, uint256 fee) = _price(id, sellCurrency, sellAmount, buyCurrency, minBuyAmount, q);
