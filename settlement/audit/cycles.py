@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from settlement.audit.decoding import NettedCall, VaultCall
 from settlement.audit.pricing import PricingChecks
@@ -117,18 +118,27 @@ class CycleChecks(PricingChecks):
         tally.add(None, sell, a["creditor"], a["buyCurrency"], a["liquidityProvider"], amounts)
 
     def _netted_position(self, log: Log) -> NettedCall | None:
+        item: NettedCall | None = self._call_item(
+            log,
+            self._netted_in_tx,
+            "netted",
+            self.authorisation,
+            "netted instruction's transaction is not a vault settleCycle call: signature and quote cannot be checked",
+        )
+        return item
+
+    def _call_item(self, log: Log, seen: dict[str, int], field: str, check: Check, missing: str) -> Any:
+        """The position behind ``log`` in its transaction's decoded call: the next of ``field``
+        (events come in the order of the call's positions); None, with ``missing`` recorded, if the
+        call is not one the auditor can decode or has no such position."""
         call = self.calls.get(log.tx_hash)
-        k = self._netted_in_tx[log.tx_hash]
-        self._netted_in_tx[log.tx_hash] += 1
-        if call is None or k >= len(call.netted):
-            self.authorisation.fail(
-                "netted instruction's transaction is not a vault settleCycle call: signature and quote cannot be "
-                "checked",
-                uetr=uetr_text(log.args["id"]),
-                tx=log.tx_hash,
-            )
+        k = seen[log.tx_hash]
+        seen[log.tx_hash] += 1
+        items = getattr(call, field) if call is not None else ()
+        if k >= len(items):
+            check.fail(missing, uetr=uetr_text(log.args["id"]), tx=log.tx_hash)
             return None
-        return call.netted[k]
+        return items[k]
 
     def _check_netted(self, log: Log, position: NettedCall) -> None:
         a, ins = log.args, position.signed.instruction

@@ -197,18 +197,15 @@ class Replay(CycleChecks):
             fail("escrowed while the network was paused")
 
     def _escrow_call(self, log: Log) -> SignedInstruction | None:
-        call = self.calls.get(log.tx_hash)
-        k = self._escrows_in_tx[log.tx_hash]
-        self._escrows_in_tx[log.tx_hash] += 1
-        if call is None or k >= len(call.escrows):
-            self.authorisation.fail(
-                "escrow transaction's calldata is not a vault escrow call (sent through "
-                "another contract?): signature cannot be checked",
-                uetr=uetr_text(log.args["id"]),
-                tx=log.tx_hash,
-            )
-            return None
-        return call.escrows[k]
+        item: SignedInstruction | None = self._call_item(
+            log,
+            self._escrows_in_tx,
+            "escrows",
+            self.authorisation,
+            "escrow transaction's calldata is not a vault escrow call (sent through another contract?): signature "
+            "cannot be checked",
+        )
+        return item
 
     # ------------------------------------------------------------------ resolution
 
@@ -226,18 +223,15 @@ class Replay(CycleChecks):
             self.uniqueness.fail("settled or refunded without an open escrow", uetr=uetr, tx=log.tx_hash)
         else:
             record.resolved_by = log
-        call = self.calls.get(log.tx_hash)
-        k = self._resolutions_in_tx[log.tx_hash]
-        self._resolutions_in_tx[log.tx_hash] += 1
-        if call is None or k >= len(call.resolutions):
-            check.fail(
-                "transaction's calldata is not a vault settlement call (sent through another contract?): "
-                "terms and quote cannot be checked",
-                uetr=uetr,
-                tx=log.tx_hash,
-            )
-            return record, None
-        return record, call.resolutions[k]
+        position: ResolutionCall | None = self._call_item(
+            log,
+            self._resolutions_in_tx,
+            "resolutions",
+            check,
+            "transaction's calldata is not a vault settlement call (sent through another contract?): terms and "
+            "quote cannot be checked",
+        )
+        return record, position
 
     def _on_InstructionSettled(self, log: Log) -> None:  # noqa: N802
         a = log.args
