@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy.orm import Session
 from web3.exceptions import ContractCustomError, ContractLogicError
 
 from fx.errors import FxError
@@ -18,7 +19,7 @@ from node.intake import instruction_of, signature_of
 from node.ops.rules import RulesInForce
 from node.pipeline.refusals import refusal
 from node.store.db import Store
-from node.store.models import Transfer
+from node.store.models import NetworkState, Transfer
 from settlement.chain.vault import (
     SignedInstruction,
     Vault,
@@ -139,6 +140,12 @@ _T = TypeVar("_T")
 def chunks(items: list[_T], size: int) -> Iterable[list[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def paused(session: Session) -> bool:
+    """Whether the operator has paused the network: no stage sends anything then."""
+    state = session.get(NetworkState, 1)
+    return state is not None and state.paused
 
 
 def signed_instruction(t: Transfer) -> SignedInstruction:

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from node.ops import audit_log
 from node.ops.rules import Exposures, facts_of
-from node.pipeline.base import ACTOR, S, Stage, chunks, log, signed_instruction
+from node.pipeline.base import ACTOR, S, Stage, chunks, log, paused, signed_instruction
 from node.pipeline.refusals import Hold, culprits
 from node.store.db import update_rows
-from node.store.models import Bank, EscrowBatch, NetworkState, Transfer
+from node.store.models import Bank, EscrowBatch, Transfer
 from node.transitions import Transitions, lock_columns, lock_for_update
 from settlement.chain.vault import (
     Balance,
@@ -80,8 +80,7 @@ class EscrowStage(Stage):
         amounts in flight and the open slots; None when there is nothing to do or the network is paused."""
         settings = self.settings
         with self.store.transaction(write=False) as session:
-            state = session.get(NetworkState, 1)
-            if state is not None and state.paused:
+            if paused(session):
                 return None
             pending = list(
                 session.scalars(

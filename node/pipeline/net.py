@@ -23,10 +23,10 @@ from sqlalchemy.orm import Session
 
 from fx.quotes import LockedQuote
 from node.intake import instruction_of
-from node.pipeline.base import ACTOR, S, Stage, log, signed_instruction
+from node.pipeline.base import ACTOR, S, Stage, log, paused, signed_instruction
 from node.pipeline.refusals import Hold
 from node.store.db import update_rows
-from node.store.models import Bank, ChainTx, EscrowBatch, NetworkState, Quote, Transfer
+from node.store.models import Bank, ChainTx, EscrowBatch, Quote, Transfer
 from node.transitions import Transitions, lock_columns, lock_for_update
 from settlement.chain._abi import encode
 from settlement.chain.vault import CycleEntry, EscrowedEntry, SignedQuote, settle_cycle_calldata
@@ -132,8 +132,7 @@ class NetStage(Stage):
     def _queue(self) -> _Round | None:
         """The queue (oldest first, bounded) when no cycle is in flight and the network runs."""
         with self.store.transaction(write=False) as session:
-            state = session.get(NetworkState, 1)
-            if state is not None and state.paused:
+            if paused(session):
                 return None
             queued = list(
                 session.scalars(

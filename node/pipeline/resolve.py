@@ -13,10 +13,10 @@ from fx.quotes import LockedQuote, QuoteEngine
 from node import metrics
 from node.chain.sender import LIVE, TxSender
 from node.intake import instruction_of
-from node.pipeline.base import RESOLVED_EVENTS, S, Stage, log
+from node.pipeline.base import RESOLVED_EVENTS, S, Stage, log, paused
 from node.pipeline.refusals import Hold, keep_for
 from node.store.db import update_rows
-from node.store.models import ChainEvent, ChainTx, EscrowBatch, NetworkState, Quote, Transfer
+from node.store.models import ChainEvent, ChainTx, EscrowBatch, Quote, Transfer
 from node.transitions import lock_columns, lock_for_update
 from settlement.chain.vault import (
     Action,
@@ -48,8 +48,7 @@ class ResolveStage(Stage):
                 select(func.count()).select_from(Transfer).where(Transfer.review == ReviewState.PENDING)
             )
             metrics.REVIEWS_PENDING.set(held or 0)
-            state = session.get(NetworkState, 1)
-            if state is not None and state.paused:
+            if paused(session):
                 return 0
             batch_ids = self._resolvable_batches(session)
             work: list[tuple[EscrowBatch, list[Transfer], set[str], dict[str, dict[str, Any]]]] = []

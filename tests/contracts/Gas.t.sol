@@ -73,11 +73,7 @@ contract GasTest is NetFixture {
     /// @notice 100 instructions among four banks and two liquidity providers over four
     /// currencies: a ring A -> B -> C -> D -> A in USD, EUR, GBP and JPY.
     function test_gas_net100() public {
-        SignedQuote[] memory quotes = new SignedQuote[](4);
-        quotes[0] = quoteOf(USD, EUR, USD_EUR, lp);
-        quotes[1] = quoteOf(EUR, GBP, EUR_GBP, lp2);
-        quotes[2] = quoteOf(GBP, JPY, GBP_JPY, lp);
-        quotes[3] = quoteOf(JPY, USD, JPY_USD, lp2);
+        SignedQuote[] memory quotes = ringQuotes();
         address[4] memory banks = [bankA, bankB, bankC, bankD];
         bytes3[5] memory ring = [USD, EUR, GBP, JPY, USD];
         fund(bankC, gbp, GBP, 1_000_000_00);

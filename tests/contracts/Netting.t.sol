@@ -440,11 +440,7 @@ contract NettingTest is NetFixture {
     function testFuzz_settleCycle_matchesGrossOneByOne(uint256 seed, uint8 size) public {
         uint256 n = 1 + uint256(size) % 12;
         fund(bankD, jpy, JPY, 100_000_000);
-        SignedQuote[] memory quotes = new SignedQuote[](4);
-        quotes[0] = quoteOf(USD, EUR, USD_EUR, lp);
-        quotes[1] = quoteOf(EUR, GBP, EUR_GBP, lp2);
-        quotes[2] = quoteOf(GBP, JPY, GBP_JPY, lp);
-        quotes[3] = quoteOf(JPY, USD, JPY_USD, lp2);
+        SignedQuote[] memory quotes = ringQuotes();
         address[4] memory banks = [bankA, bankB, bankC, bankD];
         bytes3[5] memory ring = [USD, EUR, GBP, JPY, USD];
         CycleItem[] memory items = new CycleItem[](n);

@@ -94,6 +94,15 @@ abstract contract NetFixture is Fixture {
         );
     }
 
+    /// @notice Quotes for a ring of four pairs, USD -> EUR -> GBP -> JPY -> USD, the two providers in turn.
+    function ringQuotes() internal view returns (SignedQuote[] memory quotes) {
+        quotes = new SignedQuote[](4);
+        quotes[0] = quoteOf(USD, EUR, USD_EUR, lp);
+        quotes[1] = quoteOf(EUR, GBP, EUR_GBP, lp2);
+        quotes[2] = quoteOf(GBP, JPY, GBP_JPY, lp);
+        quotes[3] = quoteOf(JPY, USD, JPY_USD, lp2);
+    }
+
     function item(Instruction memory ins, uint16 quoteIndex) internal view returns (CycleItem memory) {
         return CycleItem(ins, signInstruction(keyOf[ins.debtor], ins), quoteIndex);
     }
