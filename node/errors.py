@@ -63,6 +63,13 @@ class Refusal(StrEnum):
     INVALID_RULES = "invalid_rules"
     NOT_IN_REVIEW = "not_in_review"
     QUEUE_FULL = "queue_full"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    ISO_INVALID = "iso_invalid"
+    ISO_UNSUPPORTED = "iso_unsupported"
+    ISO_UNMAPPABLE = "iso_unmappable"
+    INVALID_IBAN = "invalid_iban"
+    INVALID_COUNTRY = "invalid_country"
+    ISO_DOCUMENT_MISMATCH = "iso_document_mismatch"
 
 
 class Refused(CorridorError):

@@ -21,6 +21,7 @@ from node.api.routes import (
     callbacks,
     directory,
     health,
+    iso20022,
     quotes,
     transfers,
     webhooks,
@@ -90,6 +91,7 @@ def create_app(svc: Services | None, worker: Worker | None = None) -> FastAPI:
             admin_reconciliation,
             audit,
             health,
+            iso20022,
         )
     ]
     errors.install(app, [route for router in routers for route in router.routes if isinstance(route, APIRoute)])

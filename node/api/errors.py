@@ -81,6 +81,25 @@ CODES: dict[Refusal, tuple[int, str]] = {
     Refusal.INVALID_AMOUNT: (422, "an amount is not a positive decimal in the currency's minor units"),
     Refusal.INVALID_RULES: (422, "the risk rules document is refused (`details.line`, `details.reason`)"),
     Refusal.NOT_IN_REVIEW: (409, "the transfer is not waiting for review"),
+    # ISO 20022 messages (node/iso20022, the README's mapping table).
+    Refusal.UNSUPPORTED_MEDIA_TYPE: (415, "the route takes another Content-Type (`details.accepted`)"),
+    Refusal.ISO_INVALID: (
+        422,
+        "the document is not well-formed XML, or not valid against its message's XSD: `details.problems` names "
+        "each element (`path`) and the `reason`",
+    ),
+    Refusal.ISO_UNSUPPORTED: (422, "the document is not one of the messages this route takes (`details.accepted`)"),
+    Refusal.ISO_UNMAPPABLE: (
+        422,
+        "the document lacks what the instruction is mapped from, or carries more than one transfer (`details.element`)",
+    ),
+    Refusal.INVALID_IBAN: (422, "an account's IBAN fails its checksum, length or country (`details.element`)"),
+    Refusal.INVALID_COUNTRY: (422, "a party's country is not an ISO 3166 code (`details.element`)"),
+    Refusal.ISO_DOCUMENT_MISMATCH: (
+        409,
+        "a transfer with this UETR was submitted with another document (a UETR is used once; the same document "
+        "again returns the transfer)",
+    ),
 }
 
 INTAKE_CODES = (

@@ -137,6 +137,23 @@ class TransferEvent(Base):
     transfer: Mapped[Transfer] = relationship(back_populates="events", viewonly=True)
 
 
+class IsoDocument(Base):
+    """An ISO 20022 document a bank submitted, as received, beside the transfer it became: the
+    record of what was asked, and what tells a resubmission (the same bytes) from a second
+    document under the same UETR."""
+
+    __tablename__ = "iso_documents"
+
+    transfer_id: Mapped[str] = mapped_column(ForeignKey("transfers.id"), primary_key=True)
+    message: Mapped[str] = mapped_column(String(32))
+    msg_id: Mapped[str] = mapped_column(String(35))
+    end_to_end_id: Mapped[str] = mapped_column(String(35))
+    tx_id: Mapped[str | None] = mapped_column(String(35))
+    sha256: Mapped[str] = mapped_column(String(64))
+    xml: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class Quote(Base):
     """A quote given to a bank, kept so that a transfer can name it by id."""
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from node import intake, transfers
+from node import intake, submission, transfers
 from node.api import views
 from node.api.deps import CurrentBank, IdempotencyKey, RawBody, Reader, ReadSession, ServicesDep
 from node.api.errors import INTAKE_CODES, status_of
@@ -34,7 +35,9 @@ from settlement.lifecycle import TransferStatus
 router = APIRouter(prefix="/v1/transfers", tags=["transfers"], route_class=JsonRoute)
 
 
-def _accept_context(svc: Services, items: list[TransferCreate]) -> intake.AcceptContext:
+def accept_context(svc: Services, items: Sequence[submission.TransferCreate]) -> intake.AcceptContext:
+    """What intake checks ``items`` against: the network's currencies, the clock, the deadline window,
+    the vault's band for their pairs and the queue's bound."""
     pairs = [(t.instruction.sell_currency, t.instruction.buy_currency) for t in items]
     return intake.AcceptContext(
         domain=svc.domain,
@@ -62,7 +65,7 @@ def _accept_context(svc: Services, items: list[TransferCreate]) -> intake.Accept
 def submit(
     body: TransferCreate, svc: ServicesDep, who: CurrentBank, request: Request, raw: RawBody, key: IdempotencyKey = None
 ) -> JSONResponse:
-    ctx = _accept_context(svc, [body])
+    ctx = accept_context(svc, [body])
     verified = [intake.verify(body, svc.domain)]
 
     def work(session: Session) -> dict[str, Any]:
@@ -97,7 +100,7 @@ def submit_batch(
     raw: RawBody,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    ctx = _accept_context(svc, body.transfers)
+    ctx = accept_context(svc, body.transfers)
     verified = [intake.verify(item, svc.domain) for item in body.transfers]
 
     def work(session: Session) -> dict[str, Any]:
