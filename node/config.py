@@ -34,6 +34,9 @@ class NodeSettings(BaseSettings):
     deadline_min_s: int = Field(60, ge=0, description="an instruction must leave at least this long to settle")
     deadline_max_s: int = Field(7 * 86_400, ge=60)
     page_size_max: int = Field(200, ge=1, le=1000)
+    idempotency_ttl_s: float = Field(
+        86_400, ge=60, description="an Idempotency-Key replays its first response for this long, then is forgotten"
+    )
 
     # What a request may be (node/api/guard.py): bounded before a route reads it.
     body_max_bytes: int = Field(

@@ -89,7 +89,10 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         max_length=255,
-        description="makes a retried POST safe: the same key and body replay the first response",
+        description=(
+            "makes a retried POST safe: the same key and body replay the first response, for 24 hours "
+            "(the node's idempotency_ttl_s); after that the key is forgotten"
+        ),
     ),
 ]
 

@@ -20,6 +20,7 @@ import uuid
 from node import metrics
 from node.chain.sender import SenderSettings, TxSender
 from node.chain.watcher import Watcher, WatcherSettings
+from node.idempotency import purge_expired
 from node.notify.webhooks import Deliverer, WebhookSettings
 from node.ops.reconcile import reconcile
 from node.ops.rules import RulesInForce
@@ -32,6 +33,8 @@ from settlement.chain.rpc import Rpc
 
 log = logging.getLogger("corridor.worker")
 BACKOFF_MAX_S = 5.0
+PURGE_INTERVAL_S = 60.0
+"""How often the leader deletes expired idempotency keys."""
 
 
 class Worker:
@@ -80,6 +83,7 @@ class Worker:
             ),
         )
         self._next_reconcile_s = time.monotonic() + s.reconcile_interval_s
+        self._next_purge_s = time.monotonic()
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leader = False
         self._threads: list[threading.Thread] = []
@@ -150,7 +154,12 @@ class Worker:
         return self.leader and self.deliverer.tick() > 0
 
     def _reconcile_round(self) -> bool:
-        """Every ``reconcile_interval_s``, on the leader: the store against the chain."""
+        """Every ``reconcile_interval_s``, on the leader: the store against the chain; and once a
+        minute, expired idempotency keys deleted."""
+        if self.leader and time.monotonic() >= self._next_purge_s:
+            self._next_purge_s = time.monotonic() + PURGE_INTERVAL_S
+            with self.store.transaction() as session:
+                purge_expired(session, self.svc.settings.idempotency_ttl_s)
         if not self.leader or time.monotonic() < self._next_reconcile_s:
             return False
         self._next_reconcile_s = time.monotonic() + self.svc.settings.reconcile_interval_s

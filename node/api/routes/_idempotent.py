@@ -30,7 +30,7 @@ def run_post(
     for attempt in range(ATTEMPTS_MAX):
         try:
             with svc.store.transaction() as session:
-                replay = lookup(session, who.id, key, digest)
+                replay = lookup(session, who.id, key, digest, svc.settings.idempotency_ttl_s)
                 if replay is not None:
                     return JSONResponse(replay.response, replay.status_code, headers={"Idempotent-Replayed": "true"})
                 result = work(session)
