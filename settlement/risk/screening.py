@@ -1,14 +1,17 @@
 """Screening the parties a transfer names against the operator's sanctions list: BICs and
-countries exactly, names by a fuzzy score (see :func:`name_score`)."""
+countries exactly, names by a fuzzy score (see :func:`name_score`) after transliteration into
+Latin letters (see :func:`normalize_name`), so that a name written in Cyrillic, Greek, Arabic,
+Hebrew, Chinese or Korean is compared with the romanised form a list carries."""
 
 from __future__ import annotations
 
 import csv
 import io
-import unicodedata
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from anyascii import anyascii
 from rapidfuzz import fuzz, process
 
 from settlement.errors import RulesError
@@ -26,11 +29,37 @@ class Party:
     country: str = ""
 
 
+_SYLLABLE_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0xAC00, 0xD7AF))
+"""Han ideographs and Hangul syllables: one character is one syllable, romanised as a word of its own."""
+_ABJAD_RANGES = ((0x0590, 0x05FF), (0x0600, 0x06FF), (0x0750, 0x077F), (0x08A0, 0x08FF), (0xFB50, 0xFDFF))
+"""Hebrew and Arabic: written without most vowels, so a name's romanisation is compared by its consonants."""
+_VOWELS = re.compile(r"[aeiouy]")
+_REPEATS = re.compile(r"(.)\1+")
+SKELETON_LENGTH_MIN = 5
+"""Consonant skeletons shorter than this match too much to count."""
+
+
+def _in(c: str, ranges: tuple[tuple[int, int], ...]) -> bool:
+    return any(low <= ord(c) <= high for low, high in ranges)
+
+
+def transliterate(name: str) -> str:
+    """Latin letters for any script (``anyascii``): ``"Иван Петров"`` → ``"Ivan Petrov"``,
+    ``"Ιωάννης"`` → ``"Ioannis"``, ``"李伟"`` → ``"Li Wei"``, accents dropped."""
+    spaced = "".join(f" {c} " if _in(c, _SYLLABLE_RANGES) else c for c in name)
+    return anyascii(spaced)
+
+
 def normalize_name(name: str) -> str:
-    """Case, accents and punctuation taken out: ``"Petróv, Iván"`` → ``"petrov ivan"``."""
-    decomposed = unicodedata.normalize("NFKD", name)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    """Transliterated, case and punctuation taken out: ``"Petróv, Iván"`` → ``"petrov ivan"``."""
+    plain = transliterate(name).casefold()
     return " ".join("".join(c if c.isalnum() else " " for c in plain).split())
+
+
+def skeleton(normalized: str) -> str:
+    """The consonants of a normalized name, without spaces or doubled letters: ``"mohammed al rashid"``
+    → ``"mhmdlrshd"``, as an Arabic spelling romanises."""
+    return _REPEATS.sub(r"\1", _VOWELS.sub("", normalized.replace(" ", "")))
 
 
 def name_score(a: str, b: str, **_: object) -> float:
@@ -83,6 +112,10 @@ class SanctionsList:
     source: str = ""
     _names: tuple[str, ...] = field(default=(), repr=False)
     _owners: tuple[int, ...] = field(default=(), repr=False)
+    _compact: tuple[str, ...] = field(default=(), repr=False)
+    """Each listed name without spaces, in its order and reversed: romanised Chinese and Korean
+    names join or split syllables unpredictably (``Xiaoming``, ``Xiao Ming``)."""
+    _skeletons: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def parse(cls, text: str, source: str = "sanctions list") -> SanctionsList:
@@ -117,7 +150,8 @@ class SanctionsList:
                     names.append(normalized)
                     owners.append(len(entries))
             entries.append(entry)
-        return cls(tuple(entries), source, tuple(names), tuple(owners))
+        compact = tuple("".join(n.split()) + " " + "".join(reversed(n.split())) for n in names)
+        return cls(tuple(entries), source, tuple(names), tuple(owners), compact, tuple(skeleton(n) for n in names))
 
     @classmethod
     def load(cls, path: Path) -> SanctionsList:
@@ -135,10 +169,27 @@ class SanctionsList:
                 hits.append(ScreeningHit(party, entry, "bic", 100.0, party.bic))
             if entry.kind == "country" and party.country and party.country == entry.country:
                 hits.append(ScreeningHit(party, entry, "country", 100.0, party.country))
-        query = normalize_name(party.name)
-        if query and self._names:
-            best = process.extractOne(query, self._names, scorer=name_score, processor=None)
-            if best is not None:
-                _, score, index = best
-                hits.append(ScreeningHit(party, self.entries[self._owners[index]], "name", float(score), party.name))
+        if (best := self._best_name(party.name)) is not None:
+            score, index = best
+            hits.append(ScreeningHit(party, self.entries[self._owners[index]], "name", score, party.name))
         return sorted(hits, key=lambda h: -h.score)
+
+    def _best_name(self, name: str) -> tuple[float, int] | None:
+        """The best score of ``name`` against the listed names and the index of that name: by words;
+        for a name written in Han or Hangul also without spaces; for Arabic or Hebrew also by consonants."""
+        query = normalize_name(name)
+        if not query or not self._names:
+            return None
+        found = process.extractOne(query, self._names, scorer=name_score, processor=None)
+        assert found is not None
+        best = (float(found[1]), int(found[2]))
+        if any(_in(c, _SYLLABLE_RANGES) for c in name):
+            compact = "".join(query.split())
+            for index, forms in enumerate(self._compact):
+                score = max(float(fuzz.ratio(compact, form)) for form in forms.split(" "))
+                best = max(best, (score, index))
+        if any(_in(c, _ABJAD_RANGES) for c in name) and len(consonants := skeleton(query)) >= SKELETON_LENGTH_MIN:
+            for index, listed in enumerate(self._skeletons):
+                if len(listed) >= SKELETON_LENGTH_MIN:
+                    best = max(best, (float(fuzz.ratio(consonants, listed)), index))
+        return best

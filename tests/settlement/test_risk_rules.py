@@ -218,6 +218,40 @@ def test_screening_does_not_match_clearly_different_names(name: str) -> None:
     assert not hits or hits[0].score < 80, (name, hits[0].score)
 
 
+SCRIPTS = (
+    SANCTIONS
+    + """T-5,person,Ioannis Papadopoulos,,,GR,TEST
+T-6,person,Mohammed Al-Rashid,,,SY,TEST
+T-7,person,Wang Xiaoming,,,CN,TEST
+T-8,person,Li Wei,,,CN,TEST
+T-9,person,Kim Jong Un,,,KP,TEST
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("written", "listed", "score_min"),
+    [
+        ("Иван Сергеевич Петров", "Ivan Sergeyevich Petrov", 90),  # Cyrillic: scored 9 before transliteration
+        ("Петров Иван", "Ivan Sergeyevich Petrov", 90),
+        ("Ιωάννης Παπαδόπουλος", "Ioannis Papadopoulos", 90),  # Greek
+        ("محمد الراشد", "Mohammed Al-Rashid", 90),  # Arabic, by its consonants
+        ("王小明", "Wang Xiaoming", 90),  # Chinese, syllables joined in the listed romanisation
+        ("李伟", "Li Wei", 90),
+        ("김정은", "Kim Jong Un", 80),  # Korean: Revised vs McCune-Reischauer romanisation, the grey band
+    ],
+)
+def test_screening_transliterates_names_in_other_scripts(written: str, listed: str, score_min: float) -> None:
+    hits = [h for h in SanctionsList.parse(SCRIPTS).screen(Party("beneficiary", written)) if h.field == "name"]
+    assert hits and hits[0].entry.name == listed and hits[0].score >= score_min, (written, hits)
+
+
+@pytest.mark.parametrize("name", ["Мария Шмидт", "Иван Иванов", "محمد علي", "王伟", "李小龙", "Γιώργος Νικολάου"])
+def test_transliteration_does_not_match_clearly_different_names(name: str) -> None:
+    hits = [h for h in SanctionsList.parse(SCRIPTS).screen(Party("beneficiary", name)) if h.field == "name"]
+    assert not hits or hits[0].score < 80, (name, hits[0].score)
+
+
 def test_screening_threshold_decides_between_match_and_grey_band(tmp_path: Path) -> None:
     f = facts(100, "USD", "EUR", beneficiary("Ivan Petrovsky"))  # scores 88
     strict = engine(tmp_path, "version: 1\nscreening: {list: sanctions.csv, threshold: 85}").check(f, Exposure())
