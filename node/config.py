@@ -87,7 +87,16 @@ class NodeSettings(BaseSettings):
         True, description="load the operator's key: freezes and pauses reach the vault, rejected reviews refund at once"
     )
     operator_webhook_url: str = Field("", description="where reconciliation mismatches are POSTed")
-    operator_webhook_secret: str = Field("", description="signs the operator's webhook deliveries (HMAC-SHA256)")
+    operator_webhook_secret: str = Field(
+        "", description="signs the operator's webhook deliveries: a Standard Webhooks secret, whsec_ and base64"
+    )
+    webhook_private_destinations: bool | None = Field(
+        None,
+        description=(
+            "let callback URLs reach loopback, link-local and private addresses; default: only on the devnet, "
+            "whose banks' receivers run on 127.0.0.1"
+        ),
+    )
 
     @model_validator(mode="after")
     def _no_default_secrets_outside_devnet(self) -> Self:
@@ -103,6 +112,12 @@ class NodeSettings(BaseSettings):
             if defaults:
                 raise ValueError(f"set {', '.join(defaults)} to secrets of at least 24 characters outside the devnet")
         return self
+
+    @property
+    def private_webhooks_allowed(self) -> bool:
+        if self.webhook_private_destinations is not None:
+            return self.webhook_private_destinations
+        return self.environment == "devnet"
 
     @property
     def store_url(self) -> str:

@@ -70,6 +70,8 @@ class Refusal(StrEnum):
     INVALID_IBAN = "invalid_iban"
     INVALID_COUNTRY = "invalid_country"
     ISO_DOCUMENT_MISMATCH = "iso_document_mismatch"
+    CALLBACK_URL_FORBIDDEN = "callback_url_forbidden"
+    REDELIVERY_RANGE = "redelivery_range"
 
 
 class Refused(CorridorError):

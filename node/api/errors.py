@@ -81,6 +81,12 @@ CODES: dict[Refusal, tuple[int, str]] = {
     Refusal.INVALID_AMOUNT: (422, "an amount is not a positive decimal in the currency's minor units"),
     Refusal.INVALID_RULES: (422, "the risk rules document is refused (`details.line`, `details.reason`)"),
     Refusal.NOT_IN_REVIEW: (409, "the transfer is not waiting for review"),
+    # Webhooks.
+    Refusal.CALLBACK_URL_FORBIDDEN: (
+        422,
+        "the callback URL reaches a loopback, link-local, private or reserved address, or does not resolve",
+    ),
+    Refusal.REDELIVERY_RANGE: (422, "the redelivery's time range is empty or longer than the node takes"),
     # ISO 20022 messages (node/iso20022, the README's mapping table).
     Refusal.UNSUPPORTED_MEDIA_TYPE: (415, "the route takes another Content-Type (`details.accepted`)"),
     Refusal.ISO_INVALID: (

@@ -12,6 +12,7 @@ so a send retried after a lost answer never makes a second transfer. Errors come
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -77,16 +78,31 @@ class BankClient:
     # ------------------------------------------------------------------ transport
 
     def request(self, method: str, path: str, body: Any = None, idempotency_key: str | None = None) -> Any:
-        """One API call, retried on connection errors and 5xx with the same Idempotency-Key."""
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        data = None if body is None else json.dumps(body)
-        if data is not None:
-            headers["Content-Type"] = "application/json"
+        """One API call with a JSON body (or none), its JSON answer; retried on connection errors and
+        5xx with the same Idempotency-Key."""
+        data = None if body is None else json.dumps(body).encode()
+        return self.send_raw(method, path, data, "application/json", idempotency_key=idempotency_key).json()
+
+    def send_raw(
+        self,
+        method: str,
+        path: str,
+        content: bytes | None = None,
+        content_type: str = "application/json",
+        *,
+        headers: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> httpx.Response:
+        """One API call with any body (XML for the ISO 20022 routes), retried as :meth:`request`;
+        a 4xx raises :class:`NodeError`."""
+        sent = dict(headers or {}) | ({"Idempotency-Key": idempotency_key} if idempotency_key else {})
+        if content is not None:
+            sent["Content-Type"] = content_type
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = self._http.request(method, self.url + path, content=data, headers=headers)
+                response = self._http.request(method, self.url + path, content=content, headers=sent)
             except httpx.TransportError as exc:
                 safe = method == "GET" or bool(idempotency_key)
                 if not (isinstance(exc, _RETRIED) and safe and attempt <= self.retries_max):
@@ -102,7 +118,27 @@ class BankClient:
                 except (ValueError, KeyError, TypeError):
                     err = {"code": "http_error", "message": response.text[:300]}
                 raise NodeError(response.status_code, err.get("code", ""), err.get("message", ""), err.get("details"))
-            return response.json()
+            return response
+
+    # ------------------------------------------------------------------ ISO 20022
+
+    def iso_send(self, document: bytes) -> dict[str, Any]:
+        """Submit a pacs.008: ask for the typed data it maps to, sign it with the bank's key, send the
+        document with the signature. Safe to repeat: the same document is the same transfer."""
+        if self._key is None:
+            raise CorridorError("this client has no private key: it cannot sign")
+        xml = "application/xml"
+        typed = self.send_raw("POST", "/v1/iso20022/pacs.008/instruction", document, xml).json()["typed_data"]
+        signed = Account.sign_typed_data(self._key.to_bytes(), full_message=typed)
+        key = "pacs008-" + hashlib.sha256(document).hexdigest()[:32]
+        signature = {"Corridor-Signature": "0x" + bytes(signed.signature).hex()}
+        response = self.send_raw("POST", "/v1/iso20022/pacs.008", document, xml, headers=signature, idempotency_key=key)
+        result: dict[str, Any] = response.json()
+        return result
+
+    def iso_status(self, uetr: str) -> bytes:
+        """The transfer's latest pacs.002."""
+        return self.send_raw("GET", f"/v1/iso20022/pacs.002/{uetr}").content
 
     # ------------------------------------------------------------------ reading
 

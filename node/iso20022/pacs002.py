@@ -1,5 +1,6 @@
 """pacs.002 (FI to FI payment status report) out: one for each state a transfer enters, built from
-its history entry, so the report of a step is always the same message (the same ``MsgId``).
+its history entry, so the report of a step is always the same message (the same ``MsgId``),
+whether a bank fetches it or receives it by webhook.
 
 Status, by the README's table: ACTC when accepted, ACSP while queued, escrowed or settled but not
 yet final, ACSC only when FINAL, RJCT (rejected, or refunded to the debtor) with an ISO external
@@ -73,7 +74,7 @@ class Step:
     code: str
     reason: str
     at: dt.datetime
-    entry_id: int
+    """When the transfer entered the state (its history entry's time, the webhook's ``created_at``)."""
     tx_hash: str | None = None
     block_number: int | None = None
     original_message: str = JSON_MESSAGE
@@ -94,8 +95,9 @@ def status_reason(step: Step) -> tuple[str | None, str]:
 
 
 def message_id(step: Step) -> str:
-    """Deterministic per history entry: 35 characters (``Max35Text``)."""
-    return "CRD" + hashlib.sha256(f"{step.uetr}:{step.entry_id}".encode()).hexdigest()[:32]
+    """Deterministic per step (the transfer, the state and when it was entered): 35 characters (``Max35Text``)."""
+    at = step.at.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    return "CRD" + hashlib.sha256(f"{step.uetr}:{step.status.value}:{at}".encode()).hexdigest()[:32]
 
 
 def report(step: Step) -> bytes:

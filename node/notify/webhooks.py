@@ -3,10 +3,18 @@
 A delivery is written in the same database transaction as the status change it reports (an
 outbox), so a change is never reported that did not happen, nor lost when the node dies
 after it. The debtor bank hears of every change, from RECEIVED on; the creditor bank hears
-when a payment to it is FINAL. The body is signed with HMAC-SHA256 under the bank's webhook secret:
+when a payment to it is FINAL. A bank that registered for ``iso20022`` gets the change as ISO
+20022 XML instead of JSON (see :func:`node.iso20022.outbound.render`).
 
-    Corridor-Signature: sha256=<hex of HMAC-SHA256(secret, raw body)>
-    Corridor-Delivery: <uuid>        (the same on every retry of one delivery)
+Deliveries are signed as the Standard Webhooks specification says (standardwebhooks.com; the
+``standardwebhooks`` package verifies them), so a captured delivery cannot be replayed later:
+
+    webhook-id: <uuid>               (the same on every retry of one delivery: drop a repeat)
+    webhook-timestamp: <unix seconds of this attempt>
+    webhook-signature: v1,<base64 HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<raw body>")>
+
+where the key is the base64 after ``whsec_`` in the secret. A receiver refuses a timestamp more
+than :data:`TOLERANCE_S` from its clock.
 
 Reconciliation mismatches go the same way to the operator's webhook
 (``CORRIDOR_NODE_OPERATOR_WEBHOOK_URL``, signed with ``CORRIDOR_NODE_OPERATOR_WEBHOOK_SECRET``);
@@ -18,6 +26,7 @@ A delivery that does not get a 2xx within ``timeout_s`` is retried after 1, 2, 4
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -34,28 +43,52 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from node.iso20022 import outbound
+from node.notify import destinations
 from node.store.db import Store
 from node.store.models import Bank, Webhook, WebhookDelivery
 from settlement.lifecycle import TransferStatus
 
 log = logging.getLogger("corridor.webhooks")
 
-SIGNATURE_HEADER = "Corridor-Signature"
-DELIVERY_HEADER = "Corridor-Delivery"
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
+TOLERANCE_S = 300
+FORMAT_JSON = "json"
+FORMAT_ISO20022 = "iso20022"
+FORMATS = (FORMAT_JSON, FORMAT_ISO20022)
+"""How far a delivery's timestamp may be from the receiver's clock (the specification's five minutes)."""
 
 
 def new_secret() -> str:
-    return "whsec_" + secrets.token_hex(24)
+    """A Standard Webhooks secret: ``whsec_`` and 24 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-def signature(secret: str, body: bytes) -> str:
-    """The ``Corridor-Signature`` header value for ``body``; receivers compare it in constant time."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def _key(secret: str) -> bytes:
+    """The HMAC key of a secret, decoded as the specification's libraries decode it."""
+    return base64.b64decode(secret.removeprefix("whsec_") + "==")
 
 
-def verify(secret: str, body: bytes, header: str) -> bool:
-    """For receivers: is ``header`` the signature of ``body`` under ``secret``?"""
-    return hmac.compare_digest(signature(secret, body), header)
+def sign(secret: str, delivery_id: str, timestamp_s: int, body: bytes) -> str:
+    """The ``webhook-signature`` header value of one attempt."""
+    mac = hmac.new(_key(secret), f"{delivery_id}.{timestamp_s}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def verify(secret: str, headers: Mapping[str, str], body: bytes, now_s: float | None = None) -> bool:
+    """For receivers: are ``headers`` a signature of ``body`` under ``secret``, made within
+    :data:`TOLERANCE_S` of ``now_s``? (The ``standardwebhooks`` package does the same.)"""
+    lower = {k.lower(): v for k, v in headers.items()}
+    delivery_id, stamp, signatures = (lower.get(h, "") for h in (ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER))
+    if not (delivery_id and stamp.isdigit() and signatures):
+        return False
+    now = dt.datetime.now(dt.UTC).timestamp() if now_s is None else now_s
+    if abs(now - int(stamp)) > TOLERANCE_S:
+        return False
+    expected = sign(secret, delivery_id, int(stamp), body)
+    return any(hmac.compare_digest(expected, given) for given in signatures.split(" "))
 
 
 class Reported(Protocol):
@@ -181,6 +214,24 @@ class WebhookSettings:
     operator_url: str = ""
     """Where the operator's deliveries (``bank_id`` null: reconciliation mismatches) go; empty: kept pending."""
     operator_secret: str = ""
+    allow_private: bool = False
+    """Whether a callback URL may reach loopback, link-local and private addresses
+    (see :mod:`node.notify.destinations`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One attempt to make: the delivery, what to send, where, and the secret that signs it."""
+
+    delivery_id: str
+    content: bytes
+    content_type: str
+    url: str
+    secret: str
+
+
+def _json(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
 
 class Deliverer:
@@ -195,33 +246,10 @@ class Deliverer:
     def tick(self) -> int:
         now = dt.datetime.now(dt.UTC)
         with self.store.transaction(write=False) as session:
-            due: list[tuple[str, dict[str, Any], str, str]] = [
-                (r[0], r[1], r[2], r[3])
-                for r in session.execute(
-                    select(WebhookDelivery.id, WebhookDelivery.body, Webhook.url, Webhook.secret)
-                    .join(Webhook, Webhook.bank_id == WebhookDelivery.bank_id)
-                    .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
-                    .order_by(WebhookDelivery.created_at)
-                    .limit(self.settings.batch_max)
-                )
-            ]
-            if self.settings.operator_url:
-                due += [
-                    (delivery_id, body, self.settings.operator_url, self.settings.operator_secret)
-                    for delivery_id, body in session.execute(
-                        select(WebhookDelivery.id, WebhookDelivery.body)
-                        .where(
-                            WebhookDelivery.bank_id.is_(None),
-                            WebhookDelivery.status == "pending",
-                            WebhookDelivery.next_attempt_at <= now,
-                        )
-                        .order_by(WebhookDelivery.created_at)
-                        .limit(self.settings.batch_max)
-                    )
-                ]
+            due = self._due(session, now)
         if not due:
             return 0
-        outcomes = list(self._pool.map(lambda row: (row[0], self._post(row[1], row[2], row[3])), due))
+        outcomes = list(self._pool.map(lambda o: (o.delivery_id, self._post(o)), due))
         with self.store.transaction() as session:
             for delivery_id, error in outcomes:
                 delivery = session.get(WebhookDelivery, delivery_id)
@@ -242,16 +270,56 @@ class Deliverer:
                     delivery.next_attempt_at = now + dt.timedelta(seconds=wait_s)
         return len(outcomes)
 
-    def _post(self, body: dict[str, Any], url: str, secret: str) -> str | None:
-        raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    def _due(self, session: Session, now: dt.datetime) -> list[Outgoing]:
+        """The deliveries due now, each rendered as its bank asked (JSON, or ISO 20022 XML)."""
+        due: list[Outgoing] = []
+        for delivery_id, body, url, secret, form in session.execute(
+            select(WebhookDelivery.id, WebhookDelivery.body, Webhook.url, Webhook.secret, Webhook.format)
+            .join(Webhook, Webhook.bank_id == WebhookDelivery.bank_id)
+            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+            .order_by(WebhookDelivery.created_at)
+            .limit(self.settings.batch_max)
+        ):
+            xml = outbound.render(session, body) if form == FORMAT_ISO20022 else None
+            if xml is None:
+                due.append(Outgoing(delivery_id, _json(body), "application/json", url, secret))
+            else:
+                due.append(Outgoing(delivery_id, xml, outbound.XML, url, secret))
+        if self.settings.operator_url:
+            due += [
+                Outgoing(
+                    delivery_id,
+                    _json(body),
+                    "application/json",
+                    self.settings.operator_url,
+                    self.settings.operator_secret,
+                )
+                for delivery_id, body in session.execute(
+                    select(WebhookDelivery.id, WebhookDelivery.body)
+                    .where(
+                        WebhookDelivery.bank_id.is_(None),
+                        WebhookDelivery.status == "pending",
+                        WebhookDelivery.next_attempt_at <= now,
+                    )
+                    .order_by(WebhookDelivery.created_at)
+                    .limit(self.settings.batch_max)
+                )
+            ]
+        return due
+
+    def _post(self, out: Outgoing) -> str | None:
+        if (why := destinations.problem(out.url, self.settings.allow_private)) is not None:
+            return f"not sent: {why}"
+        stamp = int(dt.datetime.now(dt.UTC).timestamp())
         headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature(secret, raw),
-            DELIVERY_HEADER: str(body["id"]),
+            "Content-Type": out.content_type,
+            ID_HEADER: out.delivery_id,
+            TIMESTAMP_HEADER: str(stamp),
+            SIGNATURE_HEADER: sign(out.secret, out.delivery_id, stamp, out.content),
             "User-Agent": "corridor-node/1",
         }
         try:
-            response = self._http.post(url, content=raw, headers=headers)
+            response = self._http.post(out.url, content=out.content, headers=headers)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return f"{type(exc).__name__}: {exc}"
         if 200 <= response.status_code < 300:

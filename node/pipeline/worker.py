@@ -80,6 +80,7 @@ class Worker:
                 timeout_s=s.webhook_timeout_s,
                 operator_url=s.operator_webhook_url,
                 operator_secret=s.operator_webhook_secret,
+                allow_private=s.private_webhooks_allowed,
             ),
         )
         self._next_reconcile_s = time.monotonic() + s.reconcile_interval_s

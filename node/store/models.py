@@ -188,6 +188,8 @@ class Webhook(Base):
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id"), unique=True)
     url: Mapped[str] = mapped_column(Text)
     secret: Mapped[str] = mapped_column(String(128))
+    format: Mapped[str] = mapped_column(String(16), default="json", server_default="json")
+    """``json``, or ``iso20022``: a status change as its pacs.002 (to the debtor bank)."""
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

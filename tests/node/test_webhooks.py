@@ -1,4 +1,6 @@
-"""Webhook deliveries to a local receiver: signed, retried with back-off, one id per delivery."""
+"""Webhook deliveries to a local receiver: signed as Standard Webhooks (verified by the
+``standardwebhooks`` package a bank would use), retried with back-off, one id per delivery, in
+JSON or as pacs.002, and sent again on request."""
 
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from node.api.routes.callbacks import TransferStatusChanged
-from node.notify.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, verify
+from node.iso20022.schemas import PACS002, check
+from node.notify.webhooks import ID_HEADER, TIMESTAMP_HEADER, verify
 from node.store.models import WebhookDelivery
 from tests.node.conftest import LocalNode
 
@@ -25,18 +29,18 @@ class Receiver:
 
     def __init__(self) -> None:
         self.attempts: dict[str, int] = {}
-        self.got: list[tuple[str, str, bytes]] = []
+        self.got: list[tuple[str, dict[str, str], bytes]] = []
         self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
-                delivery = self.headers[DELIVERY_HEADER]
+                delivery = self.headers[ID_HEADER]
                 with receiver.lock:
                     n = receiver.attempts[delivery] = receiver.attempts.get(delivery, 0) + 1
                     if n > FAILS_BEFORE_SUCCESS:
-                        receiver.got.append((delivery, self.headers[SIGNATURE_HEADER], raw))
+                        receiver.got.append((delivery, dict(self.headers.items()), raw))
                 self.send_response(200 if n > FAILS_BEFORE_SUCCESS else 500)
                 self.end_headers()
 
@@ -85,12 +89,18 @@ def test_every_status_change_is_delivered_signed_and_retried(
     with receiver.lock:
         got = list(receiver.got)
         attempts = dict(receiver.attempts)
-    for delivery, signature, raw in got:
+    for delivery, headers, raw in got:
         body = json.loads(raw)
         assert body["id"] == delivery
         bic = "FATLUS33" if body["data"]["role"] == "debtor" else "RHNLDEFF"
-        assert verify(secrets[bic], raw, signature)
-        assert not verify(secrets[bic], raw.replace(b"250", b"251"), signature)
+        assert Webhook(secrets[bic]).verify(raw, headers) == body  # as a bank verifies, with the library
+        assert verify(secrets[bic], headers, raw)
+        with pytest.raises(WebhookVerificationError):
+            Webhook(secrets[bic]).verify(raw.replace(b"250", b"251"), headers)
+        replayed_later = int(headers[TIMESTAMP_HEADER]) + 600
+        assert not verify(secrets[bic], headers, raw, now_s=replayed_later)
+        other = "FATLUS33" if bic == "RHNLDEFF" else "RHNLDEFF"
+        assert not verify(secrets[other], headers, raw)
         assert attempts[delivery] == FAILS_BEFORE_SUCCESS + 1
     assert len({d for d, _, _ in got}) == len(got) == 5
     with node.svc.store.transaction(write=False) as s:
@@ -113,3 +123,40 @@ def test_a_receiver_that_never_answers_is_given_up_after_the_bound(node_factory:
     assert node.wait_for(given_up, 30, "the deliveries to be given up")
     shown = us.request("GET", "/v1/webhooks")
     assert shown["deliveries"] == {"failed": 4}
+
+
+def test_iso20022_format_delivers_each_status_as_a_valid_pacs002_and_redelivers_on_request(
+    receiver: Receiver, node_factory: Callable[..., LocalNode]
+) -> None:
+    node = node_factory(webhook_backoff_base_s=0.1)
+    us = node.client("FATLUS33")
+    hook = {"url": receiver.url, "format": "iso20022"}
+    secret = us.request("POST", "/v1/webhooks", hook, idempotency_key="wh-iso")["secret"]
+    t = us.send("RHNLDEFF", "USD", "250.00", "EUR")
+    us.wait(t["id"])
+
+    def reports() -> list[tuple[str, dict[str, str], bytes]]:
+        with receiver.lock:
+            got = list(receiver.got)
+        return got if len(got) >= 4 else []
+
+    got = node.wait_for(reports, 30, "four pacs.002 deliveries")
+    statuses = []
+    for _, headers, raw in got:
+        assert headers["Content-Type"] == "application/xml"
+        Webhook(secret).verify(raw, headers, json_parse=False)
+        assert check(raw, PACS002) == []
+        statuses.append(raw.split(b"<TxSts>")[1].split(b"<")[0].decode())
+    assert sorted(statuses) == sorted(["ACTC", "ACSP", "ACSP", "ACSC"])
+    final = next(raw for _, _, raw in got if b"<TxSts>ACSC" in raw)
+    assert us.iso_status(t["id"]) == final  # the same message, by webhook or fetched
+    # Sent again on request: the same id and body, a new signature.
+    [latest] = us.request("GET", "/v1/webhooks/deliveries?limit=1")
+    again = us.request("POST", f"/v1/webhooks/deliveries/{latest['id']}/redeliver", {}, idempotency_key="re-1")
+    assert again["status"] == "pending" and again["attempts"] == 0
+
+    def redelivered() -> bool:
+        with receiver.lock:
+            return sum(1 for d, _, _ in receiver.got if d == latest["id"]) == 2
+
+    assert node.wait_for(redelivered, 30, "the redelivery")

@@ -67,14 +67,23 @@ class ReconciliationMismatch(BaseModel):
 SIGNATURE = Annotated[
     str,
     Header(
-        alias="Corridor-Signature",
-        description="`sha256=` and the hex HMAC-SHA256 of the raw body under your webhook secret: compare it in "
-        "constant time before you trust the body",
-        pattern=r"^sha256=[0-9a-f]{64}$",
+        alias="webhook-signature",
+        description="Standard Webhooks: `v1,` and the base64 HMAC-SHA256 of `<webhook-id>.<webhook-timestamp>.<raw "
+        "body>` under the base64-decoded key after `whsec_` in your secret (several, space-separated, once a "
+        "secret is rotated): compare in constant time before you trust the body",
+        pattern=r"^v1,[A-Za-z0-9+/=]{44}( v1,[A-Za-z0-9+/=]{44})*$",
     ),
 ]
 DELIVERY = Annotated[
-    str, Header(alias="Corridor-Delivery", description="the delivery's UUID, the same on every retry: drop a repeat")
+    str, Header(alias="webhook-id", description="the delivery's UUID, the same on every retry: drop a repeat")
+]
+TIMESTAMP = Annotated[
+    str,
+    Header(
+        alias="webhook-timestamp",
+        description="unix seconds of this attempt, signed: refuse one more than 300 s from your clock (a replay)",
+        pattern=r"^[0-9]{1,12}$",
+    ),
 ]
 ACKNOWLEDGED: dict[int | str, dict[str, Any]] = {
     200: {
@@ -89,12 +98,15 @@ ACKNOWLEDGED: dict[int | str, dict[str, Any]] = {
     summary="A transfer of yours changed status",
     description=(
         "Sent to the debtor bank at every status change, RECEIVED included, and to the creditor bank when a "
-        "payment to it is FINAL (`data.role` says which you are). Deliveries of one transfer may arrive out of "
-        "order when one is retried: order them by the status's place in the lifecycle, not by arrival."
+        "payment to it is FINAL (`data.role` says which you are); with `format: iso20022` the debtor's "
+        "deliveries are the transfer's pacs.002 (`application/xml`) instead. Deliveries of one transfer may "
+        "arrive out of order when one is retried: order them by the status's place in the lifecycle, not by arrival."
     ),
     responses=ACKNOWLEDGED,
 )
-def transfer_status_changed(body: TransferStatusChanged, signature: SIGNATURE, delivery: DELIVERY) -> None:
+def transfer_status_changed(
+    body: TransferStatusChanged, signature: SIGNATURE, delivery: DELIVERY, timestamp: TIMESTAMP
+) -> None:
     """Documentation only."""
 
 
@@ -104,5 +116,7 @@ def transfer_status_changed(body: TransferStatusChanged, signature: SIGNATURE, d
     description="Sent to `CORRIDOR_NODE_OPERATOR_WEBHOOK_URL`, signed with its secret, for each new mismatch.",
     responses=ACKNOWLEDGED,
 )
-def reconciliation_mismatch(body: ReconciliationMismatch, signature: SIGNATURE, delivery: DELIVERY) -> None:
+def reconciliation_mismatch(
+    body: ReconciliationMismatch, signature: SIGNATURE, delivery: DELIVERY, timestamp: TIMESTAMP
+) -> None:
     """Documentation only."""

@@ -24,12 +24,11 @@ from node.api.routes._idempotent import run_post
 from node.api.routes.transfers import accept_context
 from node.auth import Principal
 from node.errors import Refusal, Refused
-from node.iso20022 import pacs002, pacs008
+from node.iso20022 import outbound, pacs002, pacs008
 from node.iso20022.schemas import PACS002, PACS008_VERSIONS
 from node.services import Services
-from node.store.models import Bank, IsoDocument, Transfer, TransferEvent
+from node.store.models import Bank, IsoDocument, TransferEvent
 from settlement.eip712 import CompactSignature, typed_data
-from settlement.lifecycle import TransferStatus
 
 router = APIRouter(prefix="/v1/iso20022", tags=["iso20022"])
 
@@ -234,28 +233,13 @@ def submit(
 def status_report(uetr: str, svc: ServicesDep, who: Reader) -> Response:
     with svc.store.transaction(write=False) as session:
         transfer = transfers.get_visible(session, who, uetr)
-        return Response(pacs002.report(step_of(session, transfer)), media_type="application/xml")
-
-
-def step_of(session: Session, transfer: Transfer) -> pacs002.Step:
-    """The latest history entry of ``transfer``, and what identifies the payment it reports on."""
-    entry = session.scalars(
-        select(TransferEvent).where(TransferEvent.transfer_id == transfer.id).order_by(TransferEvent.id.desc()).limit(1)
-    ).one()
-    bank = session.get(Bank, transfer.bank_id)
-    assert bank is not None
-    document = session.get(IsoDocument, transfer.id)
-    return pacs002.Step(
-        uetr=transfer.id,
-        debtor_bic=bank.bic,
-        status=TransferStatus(entry.status),
-        code=entry.code,
-        reason=entry.reason,
-        at=entry.at,
-        entry_id=entry.id,
-        tx_hash=entry.tx_hash,
-        block_number=entry.block_number,
-        original_message=document.message if document else pacs002.JSON_MESSAGE,
-        original_msg_id=document.msg_id if document else None,
-        end_to_end_id=document.end_to_end_id if document else None,
-    )
+        entry = session.scalars(
+            select(TransferEvent)
+            .where(TransferEvent.transfer_id == transfer.id)
+            .order_by(TransferEvent.id.desc())
+            .limit(1)
+        ).one()
+        step = outbound.step(
+            session, transfer, entry.status, entry.code, entry.reason, entry.at, entry.tx_hash, entry.block_number
+        )
+        return Response(pacs002.report(step), media_type="application/xml")

@@ -107,13 +107,21 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
         yield from _api(tmp_path, url)
 
 
-def _api(tmp_path: Path, url: str) -> Iterator[Api]:
+@pytest.fixture
+def api_no_private_webhooks(tmp_path: Path) -> Iterator[Api]:
+    """As ``api`` on SQLite, with callback URLs to private addresses refused, as outside the devnet."""
+    with store_url("sqlite", tmp_path) as url:
+        yield from _api(tmp_path, url, webhook_private_destinations=False)
+
+
+def _api(tmp_path: Path, url: str, **overrides: Any) -> Iterator[Api]:
     settings = NodeSettings(
         data_dir=tmp_path,
         database_url=url,
         operator_api_key=OPERATOR,
         auditor_api_key=AUDITOR,
         manifest=tmp_path / "m.json",
+        **overrides,
     )
     store = Store(settings.store_url)
     store.migrate()

@@ -1,4 +1,5 @@
-"""ISO 20022 documents received (pacs.008), kept beside the transfer each became
+"""ISO 20022 documents received (pacs.008), kept beside the transfer each became; the format a
+bank's webhook deliveries take (JSON or ISO 20022)
 
 Revision ID: 0004
 Revises: 0003
@@ -30,7 +31,11 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["transfer_id"], ["transfers.id"]),
         sa.PrimaryKeyConstraint("transfer_id"),
     )
+    with op.batch_alter_table("webhooks", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("format", sa.String(length=16), nullable=False, server_default="json"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("webhooks", schema=None) as batch_op:
+        batch_op.drop_column("format")
     op.drop_table("iso_documents")
