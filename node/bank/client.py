@@ -140,6 +140,19 @@ class BankClient:
         """The transfer's latest pacs.002."""
         return self.send_raw("GET", f"/v1/iso20022/pacs.002/{uetr}").content
 
+    def iso_return(self, uetr: str) -> bytes:
+        """The pacs.004 of a transfer refunded after its escrow."""
+        return self.send_raw("GET", f"/v1/iso20022/pacs.004/{uetr}").content
+
+    def iso_notification(self, uetr: str) -> bytes:
+        """The camt.054 of a FINAL transfer as booked on this bank's account (debit or credit)."""
+        return self.send_raw("GET", f"/v1/iso20022/camt.054/{uetr}").content
+
+    def iso_statement(self, currency: str, day: str | None = None) -> bytes:
+        """The camt.053 of this bank's account in ``currency`` for ``day`` (YYYY-MM-DD, UTC; default today)."""
+        query = f"?currency={currency}" + (f"&date={day}" if day else "")
+        return self.send_raw("GET", f"/v1/iso20022/camt.053{query}").content
+
     # ------------------------------------------------------------------ reading
 
     def network(self) -> dict[str, Any]:

@@ -23,6 +23,9 @@ NAMESPACE_PREFIX = "urn:iso:std:iso:20022:tech:xsd:"
 PACS008_VERSIONS = tuple(f"pacs.008.001.{v:02d}" for v in range(8, 14))
 """The pacs.008 versions taken in: .08 (CBPR+) and the later ones, whose fields used here are the same."""
 PACS002 = "pacs.002.001.12"
+PACS004 = "pacs.004.001.11"
+CAMT053 = "camt.053.001.08"
+CAMT054 = "camt.054.001.08"
 ERRORS_SHOWN_MAX = 5
 
 

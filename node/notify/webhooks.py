@@ -150,23 +150,26 @@ def deliveries(
     (``session.info``): the watcher moves hundreds of transfers in one.
     """
     hooks, banks = _directory(session)
-    bank_ids = [transfer.bank_id]
+    recipients = [(transfer.bank_id, "debtor", "transfer.status_changed")]
     if status is TransferStatus.FINAL:
+        if hooks.get(transfer.bank_id) == FORMAT_ISO20022:
+            # A bank speaking ISO 20022 is told of the debit too, by a camt.054 of its own.
+            recipients.append((transfer.bank_id, "debtor", "transfer.booked"))
         creditor = banks.get(transfer.creditor)
         if creditor is not None and creditor != transfer.bank_id:
-            bank_ids.append(creditor)
+            recipients.append((creditor, "creditor", "transfer.status_changed"))
     rows = []
-    for bank_id in bank_ids:
+    for bank_id, role, kind in recipients:
         if bank_id not in hooks:
             continue
         delivery_id = str(uuid.uuid4())
         body = {
             "id": delivery_id,
-            "type": "transfer.status_changed",
+            "type": kind,
             "created_at": now.isoformat(),
             "data": {
                 "transfer_id": transfer.id,
-                "role": "debtor" if bank_id == transfer.bank_id else "creditor",
+                "role": role,
                 "status": status.value,
                 "status_code": code,
                 "reason": reason,
@@ -194,10 +197,11 @@ def deliveries(
     return rows
 
 
-def _directory(session: Session) -> tuple[set[int], dict[str, int]]:
+def _directory(session: Session) -> tuple[dict[int, str], dict[str, int]]:
+    """Which banks have a webhook (and its format), and which bank holds which address."""
     cached = session.info.get("webhooks.directory")
     if cached is None:
-        hooks = set(session.scalars(select(Webhook.bank_id)))
+        hooks = {int(bank_id): str(form) for bank_id, form in session.execute(select(Webhook.bank_id, Webhook.format))}
         banks = {address: bank_id for bank_id, address in session.execute(select(Bank.id, Bank.address))}
         cached = session.info["webhooks.directory"] = (hooks, banks)
     return cached

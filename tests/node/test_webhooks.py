@@ -15,7 +15,7 @@ from sqlalchemy import select
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from node.api.routes.callbacks import TransferStatusChanged
-from node.iso20022.schemas import PACS002, check
+from node.iso20022.schemas import CAMT054, PACS002, check
 from node.notify.webhooks import ID_HEADER, TIMESTAMP_HEADER, verify
 from node.store.models import WebhookDelivery
 from tests.node.conftest import LocalNode
@@ -138,13 +138,16 @@ def test_iso20022_format_delivers_each_status_as_a_valid_pacs002_and_redelivers_
     def reports() -> list[tuple[str, dict[str, str], bytes]]:
         with receiver.lock:
             got = list(receiver.got)
-        return got if len(got) >= 4 else []
+        return got if len(got) >= 5 else []
 
-    got = node.wait_for(reports, 30, "four pacs.002 deliveries")
+    got = node.wait_for(reports, 30, "four pacs.002 deliveries and a camt.054")
     statuses = []
     for _, headers, raw in got:
         assert headers["Content-Type"] == "application/xml"
         Webhook(secret).verify(raw, headers, json_parse=False)
+        if b"camt.054" in raw:
+            assert check(raw, CAMT054) == [] and b"<CdtDbtInd>DBIT</CdtDbtInd>" in raw
+            continue
         assert check(raw, PACS002) == []
         statuses.append(raw.split(b"<TxSts>")[1].split(b"<")[0].decode())
     assert sorted(statuses) == sorted(["ACTC", "ACSP", "ACSP", "ACSC"])

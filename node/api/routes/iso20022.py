@@ -8,9 +8,11 @@ README's table) the authority: a submitted document goes through the same intake
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,11 +26,15 @@ from node.api.routes._idempotent import run_post
 from node.api.routes.transfers import accept_context
 from node.auth import Principal
 from node.errors import Refusal, Refused
-from node.iso20022 import outbound, pacs002, pacs008
-from node.iso20022.schemas import PACS002, PACS008_VERSIONS
+from node.iso20022 import camt, outbound, pacs002, pacs004, pacs008
+from node.iso20022.schemas import CAMT053, CAMT054, PACS002, PACS004, PACS008_VERSIONS
 from node.services import Services
-from node.store.models import Bank, IsoDocument, TransferEvent
-from settlement.eip712 import CompactSignature, typed_data
+from node.store.models import Bank, IsoDocument, Transfer, TransferEvent
+from settlement.audit import audit_checks, replay_chain
+from settlement.chain.rpc import Rpc
+from settlement.eip712 import CompactSignature, checksum_address, typed_data
+from settlement.errors import ChainError
+from settlement.lifecycle import TransferStatus
 
 router = APIRouter(prefix="/v1/iso20022", tags=["iso20022"])
 
@@ -243,3 +249,106 @@ def status_report(uetr: str, svc: ServicesDep, who: Reader) -> Response:
             session, transfer, entry.status, entry.code, entry.reason, entry.at, entry.tx_hash, entry.block_number
         )
         return Response(pacs002.report(step), media_type="application/xml")
+
+
+def _latest(session: Session, transfer_id: str, status: TransferStatus | None = None) -> TransferEvent | None:
+    query = select(TransferEvent).where(TransferEvent.transfer_id == transfer_id)
+    if status is not None:
+        query = query.where(TransferEvent.status == status.value)
+    return session.scalars(query.order_by(TransferEvent.id.desc()).limit(1)).first()
+
+
+@router.get(
+    "/pacs.004/{uetr}",
+    summary="The return of a transfer refunded after its escrow, as a pacs.004",
+    description=(
+        f"The {PACS004} payment return of a REFUNDED transfer: the sell amount returned to your bank, with an ISO "
+        "return reason code (TM01 deadline passed, RR04 screening, AC06 frozen, NARR otherwise) and the reason."
+    ),
+    response_class=Response,
+    responses=_XML_OK | responses(Refusal.NOT_FOUND),
+)
+def payment_return(uetr: str, svc: ServicesDep, who: Reader) -> Response:
+    with svc.store.transaction(write=False) as session:
+        transfer = transfers.get_visible(session, who, uetr)
+        entry = _latest(session, transfer.id, TransferStatus.REFUNDED)
+        if entry is None:
+            raise Refused(Refusal.NOT_FOUND, f"transfer {transfer.id} was not refunded (it is {transfer.status})")
+        returned = outbound.returned(session, transfer, entry.code, entry.reason, entry.at)
+        return Response(pacs004.payment_return(returned), media_type=outbound.XML)
+
+
+@router.get(
+    "/camt.054/{uetr}",
+    summary="A FINAL transfer as booked on your account, as a camt.054",
+    description=(
+        f"The {CAMT054} debit notification of a FINAL transfer your bank sent (the sell amount), or the credit "
+        "notification of one it received (the amount bought), with the chain's transaction and block."
+    ),
+    response_class=Response,
+    responses=_XML_OK | responses(Refusal.NOT_FOUND),
+)
+def booking_notification(uetr: str, svc: ServicesDep, who: CurrentBank) -> Response:
+    with svc.store.transaction(write=False) as session:
+        bank = session.get(Bank, who.bank_id)
+        transfer = session.get(Transfer, uetr) if _is_uuid(uetr) else None
+        assert bank is not None
+        credit = transfer is not None and transfer.creditor == bank.address and transfer.bank_id != bank.id
+        if transfer is None or not (credit or transfer.bank_id == bank.id):
+            raise Refused(Refusal.NOT_FOUND, f"no transfer {uetr} sent or received by your bank")
+        final = _latest(session, transfer.id, TransferStatus.FINAL)
+        settled = _latest(session, transfer.id, TransferStatus.SETTLED)
+        if final is None or settled is None or settled.tx_hash is None or settled.block_number is None:
+            raise Refused(Refusal.NOT_FOUND, f"transfer {transfer.id} is not FINAL (it is {transfer.status})")
+        bic, entry = outbound.booking(session, transfer, credit, final.at, settled.tx_hash, settled.block_number)
+        return Response(camt.notification(bic, entry), media_type=outbound.XML)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
+@router.get(
+    "/camt.053",
+    summary="Your end-of-day statement for a currency, from the chain, as a camt.053",
+    description=(
+        f"The {CAMT053} statement of your bank's account in `currency` for `date` (UTC), rebuilt from the vault's "
+        "confirmed events (the same movements as `corridor audit --statements`): opening and closing booked "
+        "balance (available and escrowed: an escrow reserves, it does not move money out) and available balance, "
+        "and one entry per booking with its UETR, transaction hash and block. Today's statement closes at the "
+        "latest confirmed block."
+    ),
+    response_class=Response,
+    responses=_XML_OK | responses(Refusal.UNKNOWN_CURRENCY, Refusal.CHAIN_UNAVAILABLE),
+)
+def day_statement(
+    svc: ServicesDep,
+    who: CurrentBank,
+    currency: Annotated[str, Query(pattern="^[A-Z]{3}$", description="ISO 4217 code of a currency your bank holds")],
+    date: Annotated[dt.date | None, Query(description="the day (YYYY-MM-DD, UTC); default today")] = None,
+) -> Response:
+    with svc.store.transaction(write=False) as session:
+        bank = session.get(Bank, who.bank_id)
+    assert bank is not None
+    if currency not in bank.currencies:
+        raise Refused(
+            Refusal.UNKNOWN_CURRENCY,
+            f"your bank holds no {currency} here; it holds {', '.join(bank.currencies)}",
+            {"field": "currency"},
+        )
+    now = dt.datetime.now(dt.UTC)
+    try:
+        with Rpc(svc.settings.rpc_url) as rpc:
+            confirmed = rpc.block_number() - svc.settings.confirmations + 1
+            ledger, logs = replay_chain(
+                rpc, svc.manifest, max(confirmed, svc.manifest.deployment_block), audit_checks()
+            )
+    except (ChainError, OSError) as exc:
+        raise Refused(Refusal.CHAIN_UNAVAILABLE, f"the chain did not answer: {exc}") from None
+    xml = outbound.day_statement(
+        ledger, logs.timestamps, checksum_address(bank.address), bank.bic, currency, date or now.date(), now
+    )
+    return Response(xml, media_type=outbound.XML)

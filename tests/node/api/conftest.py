@@ -121,6 +121,7 @@ def _api(tmp_path: Path, url: str, **overrides: Any) -> Iterator[Api]:
         operator_api_key=OPERATOR,
         auditor_api_key=AUDITOR,
         manifest=tmp_path / "m.json",
+        rpc_url="http://127.0.0.1:9",  # no chain: nothing listens on the discard port
         **overrides,
     )
     store = Store(settings.store_url)

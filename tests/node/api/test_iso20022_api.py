@@ -12,7 +12,7 @@ from eth_account import Account
 from sqlalchemy import func, select
 
 from node.bank.iso20022 import CreditTransfer, Party, pacs008
-from node.iso20022.schemas import PACS002, check
+from node.iso20022.schemas import CAMT054, PACS002, PACS004, check
 from node.store.models import IsoDocument, Transfer, TransferEvent
 from tests.node.api.conftest import KEYS, Api
 
@@ -231,3 +231,59 @@ def test_history_is_kept_per_step(api: Api) -> None:
         assert [e.status for e in s.scalars(select(TransferEvent).where(TransferEvent.transfer_id == t.uetr))] == [
             "RECEIVED"
         ]
+
+
+def _force(api: Api, uetr: str, status: str, code: str, reason: str, **chain: Any) -> None:
+    """Write a state as the pipeline would (this test node has no chain)."""
+    now = dt.datetime.now(dt.UTC)
+    with api.store.transaction() as s:
+        transfer = s.get(Transfer, uetr)
+        assert transfer is not None
+        transfer.status, transfer.status_code, transfer.status_reason = status, code, reason
+        s.add(TransferEvent(transfer_id=uetr, status=status, reason=reason, code=code, at=now, **chain))
+
+
+def test_pacs004_for_a_refunded_transfer_and_camt054_only_when_final(api: Api) -> None:
+    t = transfer()
+    xml = pacs008(t)
+    assert submit(api, xml, signature(api, xml)).status_code == 202
+    assert api.get(f"/v1/iso20022/pacs.004/{t.uetr}", "FATLUS33").status_code == 404
+    assert api.get(f"/v1/iso20022/camt.054/{t.uetr}", "FATLUS33").status_code == 404
+    _force(api, t.uetr, "ESCROWED", "escrowed", "escrowed", tx_hash="0x" + "12" * 32, block_number=5)
+    _force(api, t.uetr, "REFUNDED", "deadline_passed", "the deadline passed before it could settle")
+    r = api.get(f"/v1/iso20022/pacs.004/{t.uetr}", "FATLUS33")
+    assert r.status_code == 200 and check(r.content, PACS004) == []
+    assert b"<Cd>TM01</Cd>" in r.content and b'Ccy="USD">2500.00<' in r.content
+    assert f"<OrgnlMsgId>{t.msg_id}</OrgnlMsgId>".encode() in r.content
+    assert api.get(f"/v1/iso20022/pacs.004/{t.uetr}", "RHNLDEFF").status_code == 404
+    report = api.get(f"/v1/iso20022/pacs.002/{t.uetr}", "FATLUS33").content
+    assert b"<TxSts>RJCT</TxSts>" in report and b"<Cd>AB05</Cd>" in report
+
+
+def test_camt054_for_both_sides_of_a_final_transfer(api: Api) -> None:
+    t = transfer()
+    xml = pacs008(t)
+    assert submit(api, xml, signature(api, xml)).status_code == 202
+    with api.store.transaction() as s:
+        stored = s.get(Transfer, t.uetr)
+        assert stored is not None
+        stored.buy_amount, stored.fee = 213000, 250
+    _force(api, t.uetr, "SETTLED", "settled", "settled", tx_hash="0x" + "34" * 32, block_number=9)
+    _force(api, t.uetr, "FINAL", "final", "final")
+    debit = api.get(f"/v1/iso20022/camt.054/{t.uetr}", "FATLUS33")
+    credit = api.get(f"/v1/iso20022/camt.054/{t.uetr}", "RHNLDEFF")
+    for r in (debit, credit):
+        assert r.status_code == 200 and check(r.content, CAMT054) == []
+        assert ("0x" + "34" * 32).encode() in r.content
+    assert b"<CdtDbtInd>DBIT</CdtDbtInd>" in debit.content and b'Ccy="USD">2500.00<' in debit.content
+    assert b"<CdtDbtInd>CRDT</CdtDbtInd>" in credit.content and b'Ccy="EUR">2130.00<' in credit.content
+    assert api.get(f"/v1/iso20022/camt.054/{t.uetr}", "THMSGB2L").status_code == 404
+    assert api.get("/v1/iso20022/camt.054/not-a-uetr", "FATLUS33").status_code == 404
+
+
+def test_camt053_needs_a_currency_the_bank_holds_and_a_chain(api: Api) -> None:
+    r = api.get("/v1/iso20022/camt.053", "FATLUS33", currency="JPY")
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_currency"
+    assert api.get("/v1/iso20022/camt.053", "FATLUS33", currency="usd").status_code == 422
+    r = api.get("/v1/iso20022/camt.053", "FATLUS33", currency="USD")
+    assert r.status_code == 503 and r.json()["error"]["code"] == "chain_unavailable"

@@ -112,7 +112,6 @@ def _step(status: TransferStatus, code: str = "", **over: object) -> pacs002.Ste
         code=code,
         reason="why " * 40,
         at=dt.datetime(2026, 12, 2, 12, tzinfo=dt.UTC),
-        entry_id=3,
     )
     return dataclasses.replace(step, **over)  # type: ignore[arg-type]
 
@@ -148,7 +147,26 @@ def test_rejections_carry_the_iso_reason_code(code: str, iso: str) -> None:
 
 def test_a_report_is_the_same_message_each_time_and_differs_per_step() -> None:
     assert pacs002.report(_step(TransferStatus.QUEUED)) == pacs002.report(_step(TransferStatus.QUEUED))
-    assert pacs002.message_id(_step(TransferStatus.QUEUED)) != pacs002.message_id(
-        _step(TransferStatus.QUEUED, entry_id=4)
+    later = _step(TransferStatus.QUEUED, at=dt.datetime(2026, 12, 2, 12, 0, 1, tzinfo=dt.UTC))
+    assert pacs002.report_id(_step(TransferStatus.QUEUED)) != pacs002.report_id(later)
+    assert pacs002.report_id(_step(TransferStatus.QUEUED)) != pacs002.report_id(_step(TransferStatus.SETTLED))
+    assert len(pacs002.report_id(_step(TransferStatus.QUEUED))) <= 35
+
+
+def test_camt_and_pacs004_documents_are_valid() -> None:
+    from node.iso20022 import camt, pacs004
+    from node.iso20022.schemas import CAMT053, CAMT054, PACS004
+
+    at = dt.datetime(2026, 12, 2, 12, tzinfo=dt.UTC)
+    debit = camt.Entry(250000, "USD", False, at, "0x" + "ab" * 32, 12, "settlement", T.uetr, "E2E-1", "RHNLDEFF")
+    credit = dataclasses.replace(debit, amount_minor=21250, currency="JPY", credit=True, uetr="0x" + "cd" * 32)
+    note = camt.notification("FATLUS33", debit)
+    assert check(note, CAMT054) == [] and b"<CdtDbtInd>DBIT</CdtDbtInd>" in note and b"2500.00" in note
+    day = camt.statement(
+        "FATLUS33", "USD", at.date(), camt.Balances(10, 10), camt.Balances(-5, -5), [debit, credit], at
     )
-    assert len(pacs002.message_id(_step(TransferStatus.QUEUED))) <= 35
+    assert check(day, CAMT053) == [] and b"<NbOfNtries>2</NbOfNtries>" in day
+    assert b"<UETR>" + T.uetr.encode() in day and day.count(b"<UETR>") == 1  # a hex id is not a UETR
+    back = pacs004.Returned(T.uetr, "FATLUS33", 1000, "JPY", "deadline_passed", "deadline passed", at, "m", None, None)
+    returned = pacs004.payment_return(back)
+    assert check(returned, PACS004) == [] and b"<Cd>TM01</Cd>" in returned and b'Ccy="JPY">1000<' in returned

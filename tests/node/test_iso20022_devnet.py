@@ -1,0 +1,131 @@
+"""ISO 20022 end to end on a devnet: a pacs.008 in; pacs.002 ACTC, ACSP, ACSC in that order, ACSC
+only when FINAL and naming the chain's transaction; camt.054 for both banks; the day's camt.053
+balances equal the vault's."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from xml.etree.ElementTree import fromstring
+
+import pytest
+from standardwebhooks import Webhook
+
+from node.bank.iso20022 import CreditTransfer, Party, pacs008
+from node.iso20022.schemas import CAMT053, CAMT054, PACS002, check
+from tests.node.conftest import LocalNode
+
+pytestmark = pytest.mark.devnet
+NS = {
+    "p2": "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.12",
+    "c3": "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08",
+    "c4": "urn:iso:std:iso:20022:tech:xsd:camt.054.001.08",
+}
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.got: list[tuple[str, dict[str, str], bytes]] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                with receiver.lock:
+                    receiver.got.append((self.path, dict(self.headers.items()), raw))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+    r.server.server_close()
+
+
+def _amount(xml: bytes, path: str) -> str:
+    found = fromstring(xml).find(path, NS)
+    assert found is not None and found.text is not None, path
+    return found.text
+
+
+def test_pacs008_to_pacs002_trail_camt054_both_sides_and_camt053_balances(
+    receiver: Receiver, node_factory: Callable[..., LocalNode]
+) -> None:
+    node = node_factory(webhook_backoff_base_s=0.2)
+    us, de = node.client("FATLUS33"), node.client("RHNLDEFF")
+    secrets = {}
+    for bic, client in (("FATLUS33", us), ("RHNLDEFF", de)):
+        hook = {"url": f"{receiver.url}/{bic}", "format": "iso20022"}
+        secrets[bic] = client.request("POST", "/v1/webhooks", hook, idempotency_key=f"wh-{bic}")["secret"]
+    nonce = us.request("GET", "/v1/me")["next_nonce"]
+    t = CreditTransfer(
+        debtor_agent="FATLUS33",
+        creditor_agent="RHNLDEFF",
+        amount="1250.00",
+        currency="USD",
+        creditor_currency="EUR",
+        rate="0.5",
+        nonce=nonce,
+        debtor=Party("John Smith", "US", account="000123456789"),
+        creditor=Party("Erika Mustermann", "DE", iban="DE89370400440532013000"),
+        remittance="invoice 7",
+    )
+    document = pacs008(t)
+    accepted = us.iso_send(document)
+    assert accepted["id"] == t.uetr and accepted["status"] == "RECEIVED"
+    assert us.iso_send(document)["id"] == t.uetr  # sent again: the same transfer
+    final = us.wait(t.uetr)
+
+    status = us.iso_status(t.uetr)
+    assert check(status, PACS002) == []
+    settled = final["history"][-1]["chain"]
+    assert _amount(status, ".//p2:TxSts") == "ACSC" and settled["tx_hash"] in status.decode()
+
+    def delivered() -> list[tuple[str, dict[str, str], bytes]]:
+        with receiver.lock:
+            got = list(receiver.got)
+        return got if len(got) >= 6 else []
+
+    got = node.wait_for(delivered, 30, "six ISO 20022 deliveries")
+    reports, debits, credits = [], [], []
+    for path, headers, raw in got:
+        bic = path.strip("/")
+        Webhook(secrets[bic]).verify(raw, headers, json_parse=False)
+        if b"pacs.002" in raw:
+            assert bic == "FATLUS33" and check(raw, PACS002) == []
+            reports.append((_amount(raw, ".//p2:CreDtTm"), _amount(raw, ".//p2:TxSts")))
+        else:
+            assert check(raw, CAMT054) == []
+            (credits if bic == "RHNLDEFF" else debits).append(raw)
+    assert [s for _, s in sorted(reports)] == ["ACTC", "ACSP", "ACSP", "ACSC"]
+    assert len(debits) == len(credits) == 1
+    assert _amount(debits[0], ".//c4:Ntry/c4:Amt") == "1250.00"
+    assert _amount(debits[0], ".//c4:Ntry/c4:CdtDbtInd") == "DBIT"
+    bought = final["buy_amount"]
+    assert _amount(credits[0], ".//c4:Ntry/c4:CdtDbtInd") == "CRDT"
+    assert _amount(credits[0], ".//c4:Ntry/c4:Amt") == f"{bought // 100}.{bought % 100:02d}"
+    assert us.iso_notification(t.uetr) == debits[0] and de.iso_notification(t.uetr) == credits[0]
+
+    for client, code in ((us, "USD"), (de, "EUR")):
+        statement = client.iso_statement(code)
+        assert check(statement, CAMT053) == []
+        vault = next(b for b in client.balances() if b["currency"] == code)
+        closing = fromstring(statement).findall(".//c3:Bal", NS)
+        by_type = {b.find("c3:Tp/c3:CdOrPrtry/c3:Cd", NS).text: b for b in closing}  # type: ignore[union-attr]
+        clbd = by_type["CLBD"].find("c3:Amt", NS).text  # type: ignore[union-attr]
+        total = vault["available"] + vault["escrowed"]
+        assert clbd == f"{total // 100}.{total % 100:02d}", (code, clbd, vault)
+        assert t.uetr in statement.decode()
