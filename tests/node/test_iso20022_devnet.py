@@ -7,12 +7,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import fromstring
 
 import pytest
 from standardwebhooks import Webhook
+from typer.testing import CliRunner
 
+from node.bank.cli import app as bank_app
 from node.bank.iso20022 import CreditTransfer, Party, pacs008
 from node.iso20022.schemas import CAMT053, CAMT054, PACS002, check
 from tests.node.conftest import LocalNode
@@ -129,3 +132,36 @@ def test_pacs008_to_pacs002_trail_camt054_both_sides_and_camt053_balances(
         total = vault["available"] + vault["escrowed"]
         assert clbd == f"{total // 100}.{total % 100:02d}", (code, clbd, vault)
         assert t.uetr in statement.decode()
+
+
+def test_the_bank_cli_sends_a_pacs008_file_and_prints_its_trail(
+    node_factory: Callable[..., LocalNode], tmp_path: Path
+) -> None:
+    node = node_factory()
+    us = node.client("FATLUS33")
+    key = next(p.key for p in node.chain.network.participants if p.bic == "FATLUS33")
+    credentials = ["--url", node.url, "--api-key", node.api_keys["FATLUS33"], "--key", key]
+    t = CreditTransfer(
+        debtor_agent="FATLUS33",
+        creditor_agent="RHNLDEFF",
+        amount="75.00",
+        currency="USD",
+        creditor_currency="EUR",
+        rate="0.5",
+        nonce=us.request("GET", "/v1/me")["next_nonce"],
+        debtor=Party("Ann Lee", "US"),
+        creditor=Party("Jan Novak", "DE", iban="DE89370400440532013000"),
+    )
+    document = tmp_path / "pacs008.xml"
+    document.write_bytes(pacs008(t))
+    runner = CliRunner()
+    sent = runner.invoke(bank_app, ["iso", "send", str(document), "--wait", *credentials])
+    assert sent.exit_code == 0, sent.output
+    assert "<TxSts>ACSC</TxSts>" in sent.output and check(sent.output.strip().encode(), PACS002) == []
+    booked = runner.invoke(bank_app, ["iso", "status", t.uetr, "--message", "camt.054", *credentials])
+    assert booked.exit_code == 0 and "<CdtDbtInd>DBIT</CdtDbtInd>" in booked.output
+    statement = tmp_path / "camt053.xml"
+    day = runner.invoke(bank_app, ["iso", "statement", "--currency", "USD", "-o", str(statement), *credentials])
+    assert day.exit_code == 0 and check(statement.read_bytes(), CAMT053) == [] and t.uetr in statement.read_text()
+    wrong = runner.invoke(bank_app, ["iso", "status", t.uetr, "--message", "pacs.004", *credentials])
+    assert wrong.exit_code == 2 and "not refunded" in wrong.output
