@@ -1,6 +1,7 @@
 """Send a handful of cross-border transfers as the demo banks and follow each to FINAL; then a
 gridlock that only a net settlement cycle resolves; then one transfer that the sanctions
-screening stops and one held for the operator's review.
+screening stops and one held for the operator's review; last, one payment sent as an ISO 20022
+pacs.008, with its pacs.002 trail and its line in the day's camt.053 statement.
 
 The gridlock: three banks each owe the next about 1.5 million USD worth, in a ring of
 currencies, and keep only a tenth of it in the vault (they withdraw the rest first, and deposit
@@ -26,13 +27,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from xml.etree.ElementTree import fromstring
 
 from node.bank.client import BankClient
+from node.bank.iso20022 import CreditTransfer, Party, pacs008
 from node.config import DEVNET_OPERATOR_API_KEY
+from node.iso20022 import pacs002
 from settlement.chain import Sender, connect, contract
 from settlement.chain.vault import Vault
 from settlement.conversion import convert
 from settlement.errors import CorridorError
+from settlement.lifecycle import TransferStatus
 from settlement.manifest import Manifest
 from settlement.money import format_minor
 
@@ -87,6 +92,7 @@ def main() -> int:
     try:
         gridlock(clients, banks, args)
         risk_controls(clients, banks, args.timeout_s)
+        iso20022(clients, args.timeout_s)
     except (CorridorError, TimeoutError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -144,6 +150,46 @@ def gridlock(clients: dict[str, BankClient], banks: dict[str, Any], args: argpar
             token = contract(w3, "SettlementAsset", manifest.asset(sell).address)
             bank.transact(token.functions.approve(manifest.vault, out))
             bank.transact(vault.contract.functions.deposit(bank.address, sell.encode(), out))
+
+
+def iso20022(clients: dict[str, BankClient], timeout_s: float) -> None:
+    """One payment sent as a pacs.008: its pacs.002 trail and its line in the day's camt.053."""
+    us = clients["FATLUS33"]
+    t = CreditTransfer(
+        debtor_agent="FATLUS33",
+        creditor_agent="RHNLDEFF",
+        amount="1000.00",
+        currency="USD",
+        creditor_currency="EUR",
+        rate="0.5",
+        nonce=int(us.request("GET", "/v1/me")["next_nonce"]),
+        debtor=Party("Atlantic Shipping Inc", "US", account="000123456789"),
+        creditor=Party("Rhein Logistik GmbH", "DE", iban="DE89370400440532013000"),
+        remittance="invoice 2026-118",
+    )
+    print("\nISO 20022: FATLUS33 sends a pacs.008 (1,000.00 USD to a EUR account at RHNLDEFF, worst rate 0.5):")
+    us.iso_send(pacs008(t))
+    final = us.wait(t.uetr, timeout_s=timeout_s)
+    print("  pacs.002 trail (each state's report, GET /v1/iso20022/pacs.002 or the iso20022 webhook):")
+    for h in final["history"]:
+        chain = h.get("chain") or {}
+        where = f"  tx {chain['tx_hash'][:18]}... block {chain['block_number']}" if chain else ""
+        print(f"    {h['at'][11:19]}  {pacs002.STATUS[TransferStatus(h['status'])]}  {h['status']:<9}{where}")
+    ns = {"c": "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"}
+    statement = fromstring(us.iso_statement("USD"))
+    for entry in statement.iterfind(".//c:Ntry", ns):
+        if entry.findtext(".//c:UETR", namespaces=ns) == t.uetr:
+            amount = entry.find("c:Amt", ns)
+            assert amount is not None
+            print(
+                f"  camt.053 line (FATLUS33, USD, today): {entry.findtext('c:CdtDbtInd', namespaces=ns)} "
+                f"{amount.text} {amount.get('Ccy')}  UETR {t.uetr}  {entry.findtext('c:AddtlNtryInf', namespaces=ns)}"
+            )
+    for balance in statement.iterfind(".//c:Bal", ns):
+        if balance.findtext("c:Tp/c:CdOrPrtry/c:Cd", namespaces=ns) == "CLBD":
+            print(
+                f"  closing booked balance: {balance.findtext('c:Amt', namespaces=ns)} USD (the vault's, from chain)"
+            )
 
 
 def risk_controls(clients: dict[str, BankClient], banks: dict[str, Any], timeout_s: float) -> None:
