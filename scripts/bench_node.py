@@ -16,6 +16,9 @@ Measured in the same run, as references on the same machine and devnet:
 Submit-to-FINAL is the FINAL transition's time as the node recorded it minus the moment the
 client started the POST (one machine, one clock). ``--mode both`` (the default) measures a node
 settling in net cycles and one settling gross, each on a devnet of its own, in the same run.
+``--iso`` then sends as many transfers again to the same node as ISO 20022 pacs.008 documents
+(each one request for the typed data to sign and one to submit, as ``corridor bank iso send``
+does), figures prefixed ``iso_``: compare them with the JSON figures of ``--batch 1``.
 Prints a table; ``--json PATH`` also writes the figures.
 """
 
@@ -45,6 +48,7 @@ from eth_account import Account  # noqa: E402
 from hexbytes import HexBytes  # noqa: E402
 
 from node.bank.client import BankClient  # noqa: E402
+from node.bank.iso20022 import CreditTransfer, Party, pacs008  # noqa: E402
 from node.config import DEVNET_AUDITOR_API_KEY  # noqa: E402
 from scripts._serve import serve_demo_network, stop, wait_ready  # noqa: E402
 from scripts.devnet import Devnet, free_port  # noqa: E402
@@ -82,6 +86,11 @@ def main() -> int:
         default="both",
         help="how the node settles: net cycles, gross (escrow, then settle), or both in turn (default)",
     )
+    parser.add_argument(
+        "--iso",
+        action="store_true",
+        help="after the JSON transfers, send as many as pacs.008 documents to the same node (iso_ figures)",
+    )
     parser.add_argument("--erc20-sends", type=int, default=500, help="plain ERC-20 sends for the reference")
     parser.add_argument("--timeout-s", type=float, default=600.0, help="give up waiting for FINAL after this")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -104,7 +113,7 @@ def main() -> int:
     modes = ("net", "gross") if args.mode == "both" else (args.mode,)
     for i, mode in enumerate(modes):
         measured = _run(args, mode, references=i == len(modes) - 1)
-        figures |= {(k if k.startswith(("fastapi", "web3")) else f"{mode}_{k}"): v for k, v in measured.items()}
+        figures |= {(k if k.startswith(("fastapi", "web3", "iso")) else f"{mode}_{k}"): v for k, v in measured.items()}
     if len(modes) == 2:
         figures["net_over_gross_final_per_s"] = round(figures["net_final_per_s"] / figures["gross_final_per_s"], 2)
     figures |= {
@@ -131,8 +140,12 @@ def _run(args: argparse.Namespace, mode: str, references: bool) -> dict[str, Any
         demo = serve_demo_network(data, devnet, split=args.split, env={"CORRIDOR_NODE_SETTLEMENT": mode})
         network = demo.network
         finished = False
+        nonces = {bic: itertools.count() for bic, *_ in ROUTES}
         try:
-            figures = _drive(network, demo.url, demo.api_keys, args)
+            figures = _drive(network, demo.url, demo.api_keys, args, nonces)
+            if args.iso:
+                iso = _drive(network, demo.url, demo.api_keys, args, nonces, iso=True)
+                figures |= {f"iso_{mode}_{k}": v for k, v in iso.items()}
             finished = True
             if references:
                 figures |= {"fastapi_trivial_rps": round(_trivial_rps(args.concurrency), 1)}
@@ -144,27 +157,53 @@ def _run(args: argparse.Namespace, mode: str, references: bool) -> dict[str, Any
     return figures
 
 
-def _drive(network: Network, url: str, keys: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+def _drive(
+    network: Network,
+    url: str,
+    keys: dict[str, str],
+    args: argparse.Namespace,
+    nonces: dict[str, itertools.count[int]],
+    iso: bool = False,
+) -> dict[str, Any]:
+    """Send ``args.transfers`` transfers (as JSON, or with ``iso`` as pacs.008 documents) and wait
+    for all of them to be FINAL. ``nonces``: one counter per bank, shared by the threads and runs,
+    so that no two transfers sign with the same nonce."""
     participants = {p.bic: p for p in network.participants}
     local = threading.local()
     started: dict[str, float] = {}
-    # Each thread has its own client (and HTTP connection) per bank; nonces come from one
-    # counter per bank, so that no two threads sign with the same one.
-    nonces = {bic: itertools.count() for bic, *_ in ROUTES}
     nonce_lock = threading.Lock()
+    batch = 1 if iso else args.batch
 
     def send(job: int) -> None:
-        """One request: ``args.batch`` transfers of one bank (POST /v1/transfers, or /batch)."""
+        """One request: ``batch`` transfers of one bank (POST /v1/transfers, or /batch), or one pacs.008."""
         debtor, creditor, sell, buy = ROUTES[job % len(ROUTES)]
         clients = local.__dict__.setdefault("clients", {})
         if debtor not in clients:
             clients[debtor] = BankClient(url, keys[debtor], participants[debtor].key)
         client = clients[debtor]
         with nonce_lock:
-            batch_nonces = [next(nonces[debtor]) for _ in range(args.batch)]
+            batch_nonces = [next(nonces[debtor]) for _ in range(batch)]
+        if iso:
+            n = batch_nonces[0]
+            document = pacs008(
+                CreditTransfer(
+                    debtor,
+                    creditor,
+                    f"{(1_000 + n % 97) / 100:.2f}",
+                    sell,
+                    buy,
+                    "0.0001",
+                    n,
+                    Party("Ordering Customer", participants[debtor].country),
+                    Party("Beneficiary", participants[creditor].country),
+                )
+            )
+            t0 = time.time()
+            started[client.iso_send(document)["id"]] = t0
+            return
         bodies = [client.build(creditor, sell, 1_000 + n % 97, buy, nonce=n)[1] for n in batch_nonces]
         t0 = time.time()
-        if args.batch == 1:
+        if batch == 1:
             client.submit(bodies[0])
         else:
             result = client.submit_many(bodies)
@@ -174,7 +213,7 @@ def _drive(network: Network, url: str, keys: dict[str, str], args: argparse.Name
 
     begin = time.time()
     with ThreadPoolExecutor(args.concurrency) as pool:
-        list(pool.map(send, range(args.transfers // args.batch)))
+        list(pool.map(send, range(args.transfers // batch)))
     accepted_s = time.time() - begin
     sent = len(started)
     print(f"accepted {sent} transfers in {accepted_s:.1f} s; waiting for FINAL ...", flush=True)

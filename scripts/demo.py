@@ -187,9 +187,7 @@ def iso20022(clients: dict[str, BankClient], timeout_s: float) -> None:
             )
     for balance in statement.iterfind(".//c:Bal", ns):
         if balance.findtext("c:Tp/c:CdOrPrtry/c:Cd", namespaces=ns) == "CLBD":
-            print(
-                f"  closing booked balance: {balance.findtext('c:Amt', namespaces=ns)} USD (the vault's, from chain)"
-            )
+            print(f"  closing booked balance: {balance.findtext('c:Amt', namespaces=ns)} USD (the vault's, from chain)")
 
 
 def risk_controls(clients: dict[str, BankClient], banks: dict[str, Any], timeout_s: float) -> None:

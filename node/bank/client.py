@@ -25,6 +25,7 @@ from eth_account import Account
 from eth_keys.datatypes import PrivateKey
 from eth_utils.crypto import keccak
 
+from node.iso20022 import pacs008
 from settlement import money
 from settlement.eip712 import Domain, Instruction, sign, uuid_to_id
 from settlement.errors import CorridorError
@@ -122,17 +123,37 @@ class BankClient:
 
     # ------------------------------------------------------------------ ISO 20022
 
-    def iso_send(self, document: bytes) -> dict[str, Any]:
-        """Submit a pacs.008: ask for the typed data it maps to, sign it with the bank's key, send the
-        document with the signature. Safe to repeat: the same document is the same transfer."""
+    def iso_send(self, document: bytes, *, map_locally: bool = True) -> dict[str, Any]:
+        """Submit a pacs.008 signed with the bank's key. The instruction is mapped here, by the node's
+        own mapping (:mod:`node.iso20022.pacs008`), and signed: one request. With
+        ``map_locally=False`` the node is asked for the typed data first, as a client with nothing but
+        eth-account does. Safe to repeat: the same document is the same transfer."""
         if self._key is None:
             raise CorridorError("this client has no private key: it cannot sign")
         xml = "application/xml"
-        typed = self.send_raw("POST", "/v1/iso20022/pacs.008/instruction", document, xml).json()["typed_data"]
-        signed = Account.sign_typed_data(self._key.to_bytes(), full_message=typed)
+        if map_locally:
+            doc = pacs008.parse(document)
+            t = doc.terms
+            instruction = Instruction(
+                id=uuid_to_id(doc.uetr),
+                nonce=t.nonce,
+                debtor=self.address,
+                creditor=self._creditor_by_bic(doc.creditor_bic),
+                sell_currency=t.sell_currency.encode(),
+                sell_amount=t.sell_amount,
+                buy_currency=t.buy_currency.encode(),
+                min_buy_amount=t.min_buy_amount,
+                deadline=t.deadline,
+                details_hash=bytes.fromhex(t.details_hash[2:]),
+            )
+            compact = sign(self.domain(), instruction, self._key)
+            signature = "0x" + compact.r.hex() + compact.vs.hex()
+        else:
+            typed = self.send_raw("POST", "/v1/iso20022/pacs.008/instruction", document, xml).json()["typed_data"]
+            signature = "0x" + bytes(Account.sign_typed_data(self._key.to_bytes(), full_message=typed).signature).hex()
         key = "pacs008-" + hashlib.sha256(document).hexdigest()[:32]
-        signature = {"Corridor-Signature": "0x" + bytes(signed.signature).hex()}
-        response = self.send_raw("POST", "/v1/iso20022/pacs.008", document, xml, headers=signature, idempotency_key=key)
+        headers = {"Corridor-Signature": signature}
+        response = self.send_raw("POST", "/v1/iso20022/pacs.008", document, xml, headers=headers, idempotency_key=key)
         result: dict[str, Any] = response.json()
         return result
 
@@ -306,6 +327,14 @@ class BankClient:
         if bank is None:
             raise CorridorError(f"no bank {to} in the directory (GET /v1/banks)")
         return str(bank["address"])
+
+    def _creditor_by_bic(self, bic: str) -> str:
+        if self._directory is None:
+            self._directory = {b["bic"]: b for b in self.banks()}
+        for known, bank in self._directory.items():
+            if pacs008.same_bic(known, bic):
+                return str(bank["address"])
+        raise CorridorError(f"no bank {bic} in the directory (GET /v1/banks)")
 
     def _take_nonce(self) -> int:
         with self._nonce_lock:

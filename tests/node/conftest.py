@@ -34,6 +34,7 @@ from settlement.chain import connect
 from settlement.chain.vault import Vault
 from settlement.eip712 import Domain
 from tests.conftest import ECB_RATES
+from tests.node.receiver import Receiver, serve
 
 BLOCK_TIME_S = 1
 
@@ -152,3 +153,9 @@ def node_factory(chain: Chain, tmp_path: Path) -> Iterator[Callable[..., LocalNo
     yield make
     for node in started:
         node.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver that answers 200 to everything (see :mod:`tests.node.receiver`)."""
+    yield from serve()

@@ -4,11 +4,8 @@ balances equal the vault's."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from xml.etree.ElementTree import fromstring
 
 import pytest
@@ -16,9 +13,11 @@ from standardwebhooks import Webhook
 from typer.testing import CliRunner
 
 from node.bank.cli import app as bank_app
-from node.bank.iso20022 import CreditTransfer, Party, pacs008
+from node.bank.iso20022 import pacs008
 from node.iso20022.schemas import CAMT053, CAMT054, PACS002, check
 from tests.node.conftest import LocalNode
+from tests.node.iso20022.samples import credit_transfer
+from tests.node.receiver import Receiver
 
 pytestmark = pytest.mark.devnet
 NS = {
@@ -26,36 +25,6 @@ NS = {
     "c3": "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08",
     "c4": "urn:iso:std:iso:20022:tech:xsd:camt.054.001.08",
 }
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.got: list[tuple[str, dict[str, str], bytes]] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
-                raw = self.rfile.read(int(self.headers["Content-Length"]))
-                with receiver.lock:
-                    receiver.got.append((self.path, dict(self.headers.items()), raw))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
 
 
 def _amount(xml: bytes, path: str) -> str:
@@ -74,18 +43,7 @@ def test_pacs008_to_pacs002_trail_camt054_both_sides_and_camt053_balances(
         hook = {"url": f"{receiver.url}/{bic}", "format": "iso20022"}
         secrets[bic] = client.request("POST", "/v1/webhooks", hook, idempotency_key=f"wh-{bic}")["secret"]
     nonce = us.request("GET", "/v1/me")["next_nonce"]
-    t = CreditTransfer(
-        debtor_agent="FATLUS33",
-        creditor_agent="RHNLDEFF",
-        amount="1250.00",
-        currency="USD",
-        creditor_currency="EUR",
-        rate="0.5",
-        nonce=nonce,
-        debtor=Party("John Smith", "US", account="000123456789"),
-        creditor=Party("Erika Mustermann", "DE", iban="DE89370400440532013000"),
-        remittance="invoice 7",
-    )
+    t = credit_transfer(amount="1250.00", rate="0.5", nonce=nonce)
     document = pacs008(t)
     accepted = us.iso_send(document)
     assert accepted["id"] == t.uetr and accepted["status"] == "RECEIVED"
@@ -97,12 +55,7 @@ def test_pacs008_to_pacs002_trail_camt054_both_sides_and_camt053_balances(
     settled = final["history"][-1]["chain"]
     assert _amount(status, ".//p2:TxSts") == "ACSC" and settled["tx_hash"] in status.decode()
 
-    def delivered() -> list[tuple[str, dict[str, str], bytes]]:
-        with receiver.lock:
-            got = list(receiver.got)
-        return got if len(got) >= 6 else []
-
-    got = node.wait_for(delivered, 30, "six ISO 20022 deliveries")
+    got = node.wait_for(lambda: receiver.received(6), 30, "six ISO 20022 deliveries")
     reports, debits, credits = [], [], []
     for path, headers, raw in got:
         bic = path.strip("/")
@@ -141,17 +94,7 @@ def test_the_bank_cli_sends_a_pacs008_file_and_prints_its_trail(
     us = node.client("FATLUS33")
     key = next(p.key for p in node.chain.network.participants if p.bic == "FATLUS33")
     credentials = ["--url", node.url, "--api-key", node.api_keys["FATLUS33"], "--key", key]
-    t = CreditTransfer(
-        debtor_agent="FATLUS33",
-        creditor_agent="RHNLDEFF",
-        amount="75.00",
-        currency="USD",
-        creditor_currency="EUR",
-        rate="0.5",
-        nonce=us.request("GET", "/v1/me")["next_nonce"],
-        debtor=Party("Ann Lee", "US"),
-        creditor=Party("Jan Novak", "DE", iban="DE89370400440532013000"),
-    )
+    t = credit_transfer(amount="75.00", rate="0.5", nonce=us.request("GET", "/v1/me")["next_nonce"])
     document = tmp_path / "pacs008.xml"
     document.write_bytes(pacs008(t))
     runner = CliRunner()

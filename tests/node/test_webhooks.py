@@ -5,9 +5,7 @@ JSON or as pacs.002, and sent again on request."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -19,45 +17,16 @@ from node.iso20022.schemas import CAMT054, PACS002, check
 from node.notify.webhooks import ID_HEADER, TIMESTAMP_HEADER, verify
 from node.store.models import WebhookDelivery
 from tests.node.conftest import LocalNode
+from tests.node.receiver import Receiver, serve
 
 pytestmark = pytest.mark.devnet
 FAILS_BEFORE_SUCCESS = 2
 
 
-class Receiver:
-    """Answers 500 to the first two attempts of each delivery, then 200; keeps what it got."""
-
-    def __init__(self) -> None:
-        self.attempts: dict[str, int] = {}
-        self.got: list[tuple[str, dict[str, str], bytes]] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
-                raw = self.rfile.read(int(self.headers["Content-Length"]))
-                delivery = self.headers[ID_HEADER]
-                with receiver.lock:
-                    n = receiver.attempts[delivery] = receiver.attempts.get(delivery, 0) + 1
-                    if n > FAILS_BEFORE_SUCCESS:
-                        receiver.got.append((delivery, dict(self.headers.items()), raw))
-                self.send_response(200 if n > FAILS_BEFORE_SUCCESS else 500)
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/corridor"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
+    """Answers 500 to the first two attempts of each delivery, then 200."""
+    yield from serve(FAILS_BEFORE_SUCCESS)
 
 
 def test_every_status_change_is_delivered_signed_and_retried(
@@ -89,7 +58,8 @@ def test_every_status_change_is_delivered_signed_and_retried(
     with receiver.lock:
         got = list(receiver.got)
         attempts = dict(receiver.attempts)
-    for delivery, headers, raw in got:
+    for _, headers, raw in got:
+        delivery = headers[ID_HEADER]
         body = json.loads(raw)
         assert body["id"] == delivery
         bic = "FATLUS33" if body["data"]["role"] == "debtor" else "RHNLDEFF"
@@ -102,7 +72,7 @@ def test_every_status_change_is_delivered_signed_and_retried(
         other = "FATLUS33" if bic == "RHNLDEFF" else "RHNLDEFF"
         assert not verify(secrets[other], headers, raw)
         assert attempts[delivery] == FAILS_BEFORE_SUCCESS + 1
-    assert len({d for d, _, _ in got}) == len(got) == 5
+    assert len({headers[ID_HEADER] for _, headers, _ in got}) == len(got) == 5
     with node.svc.store.transaction(write=False) as s:
         rows = list(s.scalars(select(WebhookDelivery)))
     assert {(r.status, r.attempts) for r in rows} == {("delivered", 3)}
@@ -135,12 +105,7 @@ def test_iso20022_format_delivers_each_status_as_a_valid_pacs002_and_redelivers_
     t = us.send("RHNLDEFF", "USD", "250.00", "EUR")
     us.wait(t["id"])
 
-    def reports() -> list[tuple[str, dict[str, str], bytes]]:
-        with receiver.lock:
-            got = list(receiver.got)
-        return got if len(got) >= 5 else []
-
-    got = node.wait_for(reports, 30, "four pacs.002 deliveries and a camt.054")
+    got = node.wait_for(lambda: receiver.received(5), 30, "four pacs.002 deliveries and a camt.054")
     statuses = []
     for _, headers, raw in got:
         assert headers["Content-Type"] == "application/xml"
@@ -160,6 +125,6 @@ def test_iso20022_format_delivers_each_status_as_a_valid_pacs002_and_redelivers_
 
     def redelivered() -> bool:
         with receiver.lock:
-            return sum(1 for d, _, _ in receiver.got if d == latest["id"]) == 2
+            return sum(1 for _, h, _ in receiver.got if h[ID_HEADER] == latest["id"]) == 2
 
     assert node.wait_for(redelivered, 30, "the redelivery")

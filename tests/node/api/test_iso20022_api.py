@@ -11,28 +11,13 @@ import pytest
 from eth_account import Account
 from sqlalchemy import func, select
 
-from node.bank.iso20022 import CreditTransfer, Party, pacs008
+from node.bank.iso20022 import pacs008
 from node.iso20022.schemas import CAMT054, PACS002, PACS004, check
 from node.store.models import IsoDocument, Transfer, TransferEvent
 from tests.node.api.conftest import KEYS, Api
+from tests.node.iso20022.samples import credit_transfer as transfer
 
 XML = {"Content-Type": "application/xml"}
-
-
-def transfer(**over: Any) -> CreditTransfer:
-    t = CreditTransfer(
-        debtor_agent="FATLUS33",
-        creditor_agent="RHNLDEFF",
-        amount="2500.00",
-        currency="USD",
-        creditor_currency="EUR",
-        rate="0.85",
-        nonce=7,
-        debtor=Party("John Smith", "US", account="000123456789"),
-        creditor=Party("Erika Mustermann", "DE", iban="DE89370400440532013000"),
-        remittance="invoice 42",
-    )
-    return dataclasses.replace(t, **over)
 
 
 def typed_data(api: Api, xml: bytes, who: str = "FATLUS33") -> Any:

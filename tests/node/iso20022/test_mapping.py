@@ -14,25 +14,15 @@ from eth_utils.crypto import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.bank.iso20022 import CreditTransfer, Party, pacs008
+from node.bank.iso20022 import pacs008
 from node.errors import Refused
 from node.iso20022 import pacs002
 from node.iso20022 import pacs008 as inbound
 from node.iso20022.schemas import PACS002, XSD_DIR, check
 from settlement.lifecycle import ReasonCode, TransferStatus
+from tests.node.iso20022.samples import credit_transfer
 
-T = CreditTransfer(
-    debtor_agent="FATLUS33",
-    creditor_agent="RHNLDEFF",
-    amount="2500.00",
-    currency="USD",
-    creditor_currency="EUR",
-    rate="0.85",
-    nonce=7,
-    debtor=Party("John Smith", "US", account="000123456789"),
-    creditor=Party("Erika Mustermann", "DE", iban="DE89370400440532013000"),
-    remittance="invoice 42",
-)
+T = credit_transfer()
 
 
 def test_vendored_schemas_are_the_ones_sources_names() -> None:
