@@ -133,19 +133,7 @@ class BankClient:
         xml = "application/xml"
         if map_locally:
             doc = pacs008.parse(document)
-            t = doc.terms
-            instruction = Instruction(
-                id=uuid_to_id(doc.uetr),
-                nonce=t.nonce,
-                debtor=self.address,
-                creditor=self._creditor_by_bic(doc.creditor_bic),
-                sell_currency=t.sell_currency.encode(),
-                sell_amount=t.sell_amount,
-                buy_currency=t.buy_currency.encode(),
-                min_buy_amount=t.min_buy_amount,
-                deadline=t.deadline,
-                details_hash=bytes.fromhex(t.details_hash[2:]),
-            )
+            instruction = doc.instruction(self.address, self._creditor_by_bic(doc.creditor_bic))
             compact = sign(self.domain(), instruction, self._key)
             signature = "0x" + compact.r.hex() + compact.vs.hex()
         else:

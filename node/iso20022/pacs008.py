@@ -27,7 +27,7 @@ from schwifty.exceptions import SchwiftyException
 
 from node.errors import Refusal, Refused
 from node.iso20022.schemas import NAMESPACE_PREFIX, PACS008_VERSIONS, read
-from settlement.eip712 import CompactSignature
+from settlement.eip712 import CompactSignature, Instruction, checksum_address, uuid_to_id
 from settlement.errors import UnknownCurrencyError
 from settlement.money import currency
 
@@ -54,6 +54,22 @@ class Pacs008:
     """The details' exact JSON text (keys sorted, no spaces), whose keccak-256 is ``details_hash``."""
     sha256: str
     """Of the document's bytes as received: the same UETR with another document is refused."""
+
+    def instruction(self, debtor: str, creditor: str) -> Instruction:
+        """The EIP-712 instruction the document maps to, between these two addresses: what the bank signs."""
+        t = self.terms
+        return Instruction(
+            id=uuid_to_id(self.uetr),
+            nonce=t.nonce,
+            debtor=checksum_address(debtor),
+            creditor=checksum_address(creditor),
+            sell_currency=t.sell_currency.encode(),
+            sell_amount=t.sell_amount,
+            buy_currency=t.buy_currency.encode(),
+            min_buy_amount=t.min_buy_amount,
+            deadline=t.deadline,
+            details_hash=bytes.fromhex(t.details_hash[2:]),
+        )
 
     def submission(self, debtor: str, creditor: str, signature: CompactSignature | None = None) -> Submission:
         """What intake checks (:class:`node.submission.TransferCreate`'s shape): the instruction with the

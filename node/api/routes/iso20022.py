@@ -157,8 +157,7 @@ def _hex(value: Any) -> Any:
 def instruction(svc: ServicesDep, who: CurrentBank, request: Request, raw: RawBody) -> dict[str, Any]:
     doc = _document(request, raw)
     debtor, creditor = _parties(svc, who, doc)
-    submitted = doc.submission(debtor, creditor)
-    signed = intake.instruction_of(submitted.instruction)
+    signed = doc.instruction(debtor, creditor)
     return {
         "uetr": doc.uetr,
         "message": doc.message,
