@@ -54,6 +54,20 @@ DOCUMENT_CODES = (
     Refusal.UNKNOWN_BANK,
 )
 """What a pacs.008 may be refused with before its instruction reaches intake."""
+MAPPED_INTAKE_CODES = tuple(
+    c
+    for c in INTAKE_CODES
+    if c
+    not in (
+        Refusal.UNKNOWN_QUOTE,
+        Refusal.QUOTE_EXPIRED,
+        Refusal.QUOTE_MISMATCH,
+        Refusal.DETAILS_MISMATCH,
+        Refusal.INVALID_DETAILS,
+    )
+)
+"""Intake's refusals but those of a quote or of details a bank wrote: a document names no quote, and
+its details are the mapping's."""
 _XML_BODY = {
     "requestBody": {
         "required": True,
@@ -177,7 +191,7 @@ def instruction(svc: ServicesDep, who: CurrentBank, request: Request, raw: RawBo
         "again returns the same transfer; another document with the same UETR is refused (409). The document "
         "is kept beside the transfer."
     ),
-    responses=responses(*DOCUMENT_CODES, *INTAKE_CODES, Refusal.INVALID_REQUEST, Refusal.ISO_DOCUMENT_MISMATCH),
+    responses=responses(*DOCUMENT_CODES, *MAPPED_INTAKE_CODES, Refusal.INVALID_REQUEST, Refusal.ISO_DOCUMENT_MISMATCH),
     openapi_extra=_XML_BODY,
 )
 def submit(
