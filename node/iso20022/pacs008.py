@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from xml.etree.ElementTree import Element
 
 import pycountry
 from eth_utils.crypto import keccak
@@ -187,18 +186,18 @@ def parse(xml: bytes) -> Pacs008:
 class _Finder:
     """Namespace-qualified lookups of slash-separated paths under one element."""
 
-    def __init__(self, root: Element, namespace: str) -> None:
+    def __init__(self, root: Any, namespace: str) -> None:
         self.root = root
         self.ns = {"d": namespace}
 
     def _path(self, path: str) -> str:
         return "/".join(f"d:{step}" for step in path.split("/"))
 
-    def element(self, path: str) -> Element | None:
+    def element(self, path: str) -> Any:
         return self.root.find(self._path(path), self.ns)
 
-    def all(self, path: str) -> list[Element]:
-        return self.root.findall(self._path(path), self.ns)
+    def all(self, path: str) -> list[Any]:
+        return list(self.root.findall(self._path(path), self.ns))
 
     def under(self, path: str) -> _Finder:
         found = self.element(path)

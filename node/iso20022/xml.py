@@ -37,8 +37,8 @@ def amount(parent: Element, tag: str, minor: int, code: str) -> Element:
 
 
 def timestamp(at: dt.datetime) -> str:
-    """ISODateTime in UTC with milliseconds and a Z."""
-    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """ISODateTime in UTC with milliseconds and a Z (the year in four digits, as the schema wants)."""
+    return at.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def message_id(*parts: str) -> str:

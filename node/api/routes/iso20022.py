@@ -142,7 +142,7 @@ def _signature(header: str | None) -> CompactSignature:
     raise Refused(
         Refusal.INVALID_REQUEST,
         f"the {SIGNATURE_HEADER} header must be your bank's signature as 0x-prefixed hex of 64 or 65 bytes",
-        {"problems": [{"field": f"header.{SIGNATURE_HEADER}", "message": "missing or not 64/65 bytes of hex"}]},
+        {"problems": [{"field": f"header.{SIGNATURE_HEADER}", "problem": "missing, or not 64 or 65 bytes of hex"}]},
     )
 
 
@@ -353,6 +353,12 @@ def day_statement(
             {"field": "currency"},
         )
     now = dt.datetime.now(dt.UTC)
+    if date is not None and date > now.date():
+        raise Refused(
+            Refusal.INVALID_REQUEST,
+            f"date: {date} has not begun (today is {now.date()} UTC)",
+            {"problems": [{"field": "query.date", "problem": "a statement is for today or a day before"}]},
+        )
     try:
         with Rpc(svc.settings.rpc_url) as rpc:
             confirmed = rpc.block_number() - svc.settings.confirmations + 1

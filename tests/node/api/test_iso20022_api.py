@@ -270,5 +270,7 @@ def test_camt053_needs_a_currency_the_bank_holds_and_a_chain(api: Api) -> None:
     r = api.get("/v1/iso20022/camt.053", "FATLUS33", currency="JPY")
     assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_currency"
     assert api.get("/v1/iso20022/camt.053", "FATLUS33", currency="usd").status_code == 422
+    r = api.get("/v1/iso20022/camt.053", "FATLUS33", currency="USD", date="2999-01-01")
+    assert r.status_code == 422 and r.json()["error"]["details"]["problems"][0]["field"] == "query.date"
     r = api.get("/v1/iso20022/camt.053", "FATLUS33", currency="USD")
     assert r.status_code == 503 and r.json()["error"]["code"] == "chain_unavailable"

@@ -157,6 +157,8 @@ def test_camt_and_pacs004_documents_are_valid() -> None:
     )
     assert check(day, CAMT053) == [] and b"<NbOfNtries>2</NbOfNtries>" in day
     assert b"<UETR>" + T.uetr.encode() in day and day.count(b"<UETR>") == 1  # a hex id is not a UETR
+    long_ago = camt.statement("FATLUS33", "USD", dt.date(477, 10, 23), camt.Balances(0, 0), camt.Balances(0, 0), [], at)
+    assert check(long_ago, CAMT053) == [] and b"0477-10-23T00:00:00.000Z" in long_ago  # a year in four digits
     back = pacs004.Returned(T.uetr, "FATLUS33", 1000, "JPY", "deadline_passed", "deadline passed", at, "m", None, None)
     returned = pacs004.payment_return(back)
     assert check(returned, PACS004) == [] and b"<Cd>TM01</Cd>" in returned and b'Ccy="JPY">1000<' in returned
