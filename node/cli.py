@@ -61,13 +61,24 @@ def openapi(
 
 
 @app.command()
-def worker(log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info") -> None:
+def worker(
+    metrics_host: Annotated[str, typer.Option(help="address to serve /metrics on")] = "127.0.0.1",
+    metrics_port: Annotated[
+        int, typer.Option(help="port to serve /metrics on (one per worker on a host; 0: none)", min=0, max=65535)
+    ] = 9464,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+) -> None:
     """Run the pipeline alone (sender, watcher, webhooks), beside API-only nodes (serve --no-worker).
 
-    Replicas elect one leader through the store; this process waits its turn if another leads.
+    Replicas elect one leader through the store, under a lease whose epoch fences a deposed
+    leader's writes; this process waits its turn if another leads. /metrics shows
+    corridor_worker_leader and corridor_worker_lease_epoch. SIGTERM or SIGINT stops it cleanly
+    and releases the lease, so another worker takes over at its next round.
     """
     import signal
     import threading
+
+    from prometheus_client import start_http_server
 
     from node.config import load_settings
     from node.pipeline.worker import Worker
@@ -82,6 +93,12 @@ def worker(log_level: Annotated[str, typer.Option(help="debug, info, warning or 
     except CorridorError as exc:
         typer.echo(f"corridor node: {exc}", err=True)
         raise typer.Exit(2) from None
+    if metrics_port:
+        try:
+            start_http_server(metrics_port, addr=metrics_host)
+        except OSError as exc:
+            typer.echo(f"corridor node: cannot serve /metrics on {metrics_host}:{metrics_port}: {exc}", err=True)
+            raise typer.Exit(2) from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

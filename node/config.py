@@ -74,7 +74,15 @@ class NodeSettings(BaseSettings):
     )
     stuck_after_s: float = Field(20.0, gt=0, description="replace a transaction not mined after this long")
     fee_cap_wei: int = Field(1_000 * 10**9, gt=0)
-    lease_ttl_s: float = Field(10.0, gt=0)
+    lease_ttl_s: float = Field(
+        10.0, gt=0, description="the pipeline lease: another worker takes over a leader silent for this long"
+    )
+    worker_id: str = Field(
+        "",
+        max_length=64,
+        description="the name the worker holds the lease under, kept across its restarts; default: the host's "
+        "name and the lowest free slot of the data directory (a restarted worker takes its predecessor's)",
+    )
     watcher_lag_max_blocks: int = Field(30, ge=1, description="/readyz fails when the watcher is further behind")
     webhook_attempts_max: int = Field(8, ge=1, le=32)
     webhook_backoff_base_s: float = Field(1.0, gt=0)

@@ -83,6 +83,7 @@ class TxSender:
         clock: Callable[[], float] = time.time,
         chain_id: int | None = None,
         rpc: Rpc | None = None,
+        gate: Callable[[], bool] | None = None,
     ) -> None:
         self.w3 = w3
         self.rpc = rpc or Rpc(str(getattr(w3.provider, "endpoint_uri", "")), RPC_TIMEOUT_S)
@@ -90,6 +91,8 @@ class TxSender:
         self.store = store
         self.settings = settings
         self.clock = clock
+        self.gate = gate
+        """Asked before every broadcast (the leader's term still holds); None: always send."""
         self._account = Account.from_key(private_key)
         self.address: ChecksumAddress = self._account.address
         self.chain_id = chain_id if chain_id is not None else int(w3.eth.chain_id)
@@ -159,6 +162,14 @@ class TxSender:
         with self._lock:
             self._next_nonce = None
 
+    def new_term(self) -> None:
+        """A new term as the leader: another worker may have signed with this key meanwhile, so the
+        nonce is read again from the chain and the store, and nothing of the old term is kept."""
+        with self._lock:
+            self._next_nonce = None
+            self._sent = {}
+        self.confirmed = []
+
     def _sync_nonce(self, session: Session) -> int:
         chain = int(self.w3.eth.get_transaction_count(self.address, "pending"))
         stored = session.scalar(
@@ -172,20 +183,29 @@ class TxSender:
 
     # ------------------------------------------------------------------ broadcasting
 
-    def broadcast(self, tx_id: int) -> None:
+    def broadcast(self, tx_id: int, resign: bool = True) -> None:
         """Send a stored transaction's latest signed form, then record that it was sent.
 
         An answer lost on the way (timeout, crash) is harmless: the row keeps every hash and
-        :meth:`poll` looks them up. The row becomes ``sent`` at the next :meth:`poll`.
+        :meth:`poll` looks them up. The row becomes ``sent`` at the next :meth:`poll`. Nothing is
+        sent once the gate says this worker's term has ended. A transaction never sent whose nonce
+        the chain has already used ("nonce too low": the counter was stale, or another signer of
+        this key used it) is signed again with the next free nonce and sent (once per call).
         """
+        if self.gate is not None and not self.gate():
+            log.warning("tx %s not broadcast: this worker's term as the leader has ended", tx_id)
+            return
         with self.store.transaction(write=False) as session:
             tx = session.get(ChainTx, tx_id)
             assert tx is not None
-            raw = tx.raw
+            raw, fresh = tx.raw, tx.status == TxStatus.SIGNED and tx.sent_at is None and tx.bumps == 0
         try:
             self.w3.eth.send_raw_transaction(HexBytes(raw))
         except Web3RPCError as exc:
             message = str(exc)
+            if resign and fresh and "nonce too low" in message.lower() and self._resign(tx_id):
+                self.broadcast(tx_id, resign=False)
+                return
             if not any(known in message.lower() for known in _KNOWN):
                 log.warning("broadcast of tx %s failed, will retry: %s", tx_id, message[:300])
                 with self.store.transaction() as session:
@@ -202,6 +222,32 @@ class TxSender:
         # costs a second broadcast, which the node answers with "already known".
         with self._lock:
             self._sent[tx_id] = dt.datetime.now(dt.UTC)
+
+    def _resign(self, tx_id: int) -> bool:
+        """Give a never-sent transaction whose nonce is taken the next free nonce (True: re-signed).
+
+        Not when one of its hashes is mined or known to the node: then the nonce went to it."""
+        with self.store.transaction(write=False) as session:
+            tx = session.get(ChainTx, tx_id)
+            assert tx is not None
+            hashes = list(tx.hashes)
+        if self._receipt(hashes) is not None or any(self._known(h) for h in hashes):
+            return False
+        with self.store.transaction() as session:
+            tx = session.get(ChainTx, tx_id)
+            if tx is None or tx.status != TxStatus.SIGNED or tx.sent_at is not None or tx.bumps != 0:
+                return False
+            with self._lock:
+                self._next_nonce = self._sync_nonce(session)
+                old, nonce = tx.nonce, self._next_nonce
+                request = {**tx.request, "nonce": nonce}
+                tx.raw, tx.tx_hash = self._sign(request)
+                tx.nonce, tx.request, tx.hashes = nonce, request, [tx.tx_hash]
+                tx.updated_at = dt.datetime.now(dt.UTC)
+                self._next_nonce += 1
+        metrics.TXS_RESIGNED.inc()
+        log.warning("tx %s: nonce %s was already used on chain; signed again with nonce %s", tx_id, old, nonce)
+        return True
 
     # ------------------------------------------------------------------ following
 
@@ -251,7 +297,7 @@ class TxSender:
                     to_send.append(tx.id)
                 elif chain_nonce > tx.nonce:
                     tx.status, tx.updated_at = TxStatus.DROPPED, now
-                    tx.error = f"nonce {tx.nonce} was used by a transaction this node did not sign"
+                    tx.error = f"nonce {tx.nonce} went to another transaction (another worker's, or not this node's)"
                     metrics.TXS_ENDED.labels(TxStatus.DROPPED.value).inc()
                     ended.append(tx)
                 elif (now - tx.sent_at).total_seconds() > self.settings.lookup_after_s and not self._known(tx.tx_hash):

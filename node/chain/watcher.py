@@ -82,6 +82,10 @@ class Watcher:
         self.head = 0
         """The chain's head at the last tick (0 before the first)."""
 
+    def new_term(self) -> None:
+        """A new term as the leader: the checkpoint is read from the store every tick; the head is forgotten."""
+        self.head = 0
+
     def tick(self) -> int:
         """Read what is new (one bounded range), apply it, mark what is deep enough final; return the head."""
         settings = self.settings

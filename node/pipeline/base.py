@@ -89,6 +89,11 @@ class Stage:
         self._resolve_cursor = 0
         """The last batch the previous resolve round looked at."""
 
+    def new_term(self) -> None:
+        """Forget what was learnt in an earlier term as the leader: another leader may have changed it."""
+        self._busy_slots.clear()
+        self._resolve_cursor = 0
+
     def _estimate(self, data: bytes, sender: TxSender | None = None) -> int | ContractError:
         """Gas for the call with a margin, or the vault's custom error it would revert with.
 

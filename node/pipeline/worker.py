@@ -1,21 +1,20 @@
 """The node's background work: watcher, sender, pipeline and webhooks, run by one leader.
 
-Replicas sharing a store elect the leader through a lease row (``leases``): the holder
-renews it every loop; another replica takes over when it has expired. Every loop is bounded
-(one log range, a bounded number of batches, a bounded number of deliveries); an error
-(the chain unreachable, the store busy) is logged, counted and retried with a capped
-back-off, and nothing is lost: the work is in the store.
+Replicas sharing a store elect the leader through the pipeline lease (:mod:`node.pipeline.lease`):
+the holder renews it every round; another worker takes over once it has expired, under a new
+epoch that fences the old leader's writes and broadcasts. A new term starts clean: the nonce
+counter and everything else cached from an earlier term is read again from the chain and the
+store. Every loop is bounded (one log range, a bounded number of batches, a bounded number of
+deliveries); an error (the chain unreachable, the store busy) is logged, counted and retried
+with a capped back-off, and nothing is lost: the work is in the store.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
-import socket
 import threading
 import time
-import uuid
 
 from node import metrics
 from node.chain.sender import SenderSettings, TxSender
@@ -26,8 +25,8 @@ from node.ops.reconcile import reconcile
 from node.ops.rules import RulesInForce
 from node.ops.switches import Switches
 from node.pipeline import Pipeline, PipelineSettings
+from node.pipeline.lease import Deposed, Leadership, worker_identity
 from node.services import Services
-from node.store.models import Lease
 from settlement.chain import RPC_TIMEOUT_S
 from settlement.chain.rpc import Rpc
 
@@ -44,22 +43,27 @@ class Worker:
         assert svc.vault is not None, "the worker needs a chain"
         s = svc.settings
         self.svc = svc
-        self.store = svc.store
+        self.identity, self._identity_fd = worker_identity(s.data_dir, s.worker_id)
+        self.lease = Leadership(svc.store, self.identity, s.lease_ttl_s)
+        self.store = svc.store.fenced(self.lease.fence)
+        """Every write of the pipeline goes through this view of the store, and is refused once this
+        worker's term has ended."""
         sender_settings = SenderSettings(
             confirmations=s.confirmations, stuck_after_s=s.stuck_after_s, fee_cap_wei=s.fee_cap_wei
         )
-        self.sender = TxSender(svc.vault.w3, relayer_key, svc.store, sender_settings, chain_id=svc.manifest.chain_id)
+        chain_id, gate = svc.manifest.chain_id, self.lease.still_leads
+        self.sender = TxSender(svc.vault.w3, relayer_key, self.store, sender_settings, chain_id=chain_id, gate=gate)
         self.operator = (
-            TxSender(svc.vault.w3, operator_key, svc.store, sender_settings, chain_id=svc.manifest.chain_id)
+            TxSender(svc.vault.w3, operator_key, self.store, sender_settings, chain_id=chain_id, gate=gate)
             if operator_key
             else None
         )
-        self.switches = Switches(svc.store, svc.vault, self.operator) if self.operator else None
+        self.switches = Switches(self.store, svc.vault, self.operator) if self.operator else None
         self.rpc = Rpc(s.rpc_url, RPC_TIMEOUT_S)
-        self.watcher = Watcher(svc.store, self.rpc, svc.manifest, WatcherSettings(confirmations=s.confirmations))
-        self.risk = RulesInForce(svc.store, svc.manifest.assets, s.risk_rules.parent if s.risk_rules else s.data_dir)
+        self.watcher = Watcher(self.store, self.rpc, svc.manifest, WatcherSettings(confirmations=s.confirmations))
+        self.risk = RulesInForce(self.store, svc.manifest.assets, s.risk_rules.parent if s.risk_rules else s.data_dir)
         self.pipeline = Pipeline(
-            svc.store,
+            self.store,
             svc.vault,
             self.sender,
             svc.quotes,
@@ -73,7 +77,7 @@ class Worker:
             operator=self.operator,
         )
         self.deliverer = Deliverer(
-            svc.store,
+            self.store,
             WebhookSettings(
                 attempts_max=s.webhook_attempts_max,
                 backoff_base_s=s.webhook_backoff_base_s,
@@ -85,8 +89,6 @@ class Worker:
         )
         self._next_reconcile_s = time.monotonic() + s.reconcile_interval_s
         self._next_purge_s = time.monotonic()
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.leader = False
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
 
@@ -106,26 +108,22 @@ class Worker:
         self.pipeline.net()
         self.pipeline.resolve()
 
+    @property
+    def leader(self) -> bool:
+        return self.lease.term is not None
+
     def hold_lease(self) -> bool:
-        now = dt.datetime.now(dt.UTC)
-        with self.store.transaction() as session:
-            lease = session.get(Lease, "pipeline", with_for_update=True)
-            if lease is None:
-                session.add(
-                    Lease(
-                        name="pipeline",
-                        holder=self.holder,
-                        expires_at=now + dt.timedelta(seconds=self.svc.settings.lease_ttl_s),
-                    )
-                )
-                self.leader = True
-            elif lease.holder == self.holder or lease.expires_at < now:
-                lease.holder, lease.expires_at = self.holder, now + dt.timedelta(seconds=self.svc.settings.lease_ttl_s)
-                self.leader = True
-            else:
-                self.leader = False
-        metrics.IS_LEADER.set(1 if self.leader else 0)
-        return self.leader
+        """Renew or take the lease; on a new term, forget what an earlier term cached."""
+        leads, new_term = self.lease.hold()
+        if new_term:
+            metrics.TERMS.inc()
+            for sender in (self.sender, self.operator):
+                if sender is not None:
+                    sender.new_term()
+            self.watcher.new_term()
+            self.pipeline.new_term()
+            self.risk.version = None
+        return leads
 
     def start(self) -> None:
         self._stop.clear()
@@ -145,6 +143,11 @@ class Worker:
         for t in self._threads:
             t.join(timeout=10)
         self.deliverer.close()
+        if not any(t.is_alive() for t in self._threads):
+            self.lease.release()
+        if self._identity_fd is not None:
+            os.close(self._identity_fd)
+            self._identity_fd = None
 
     def _pipeline_round(self) -> bool:
         if self.hold_lease():
@@ -179,6 +182,9 @@ class Worker:
                 # Rounds start every ``interval``: one that took longer starts the next at once
                 # (under load a pipeline round takes seconds, and a pause after it only added latency).
                 wait = 0.0 if busy else max(0.0, interval - (time.monotonic() - started))
+            except Deposed as exc:  # counted by the lease; the next round asks for the lease again
+                log.warning("%s round stopped: %s", name, exc)
+                wait = interval
             except Exception as exc:  # retried: the work is in the store
                 metrics.WORKER_ERRORS.labels(name).inc()
                 wait = min(max(wait, interval) * 2, BACKOFF_MAX_S)

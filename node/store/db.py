@@ -6,11 +6,12 @@ the latest revision and is run by the node at start.
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,14 @@ class Store:
         path = url.split("///", 1)[1] if url.startswith("sqlite") and "///" in url else ""
         self._lock_path = f"{path}.writer-lock" if path and path != ":memory:" else None
         self._lock_fd: int | None = None
+        self._fence: Callable[[Session], None] | None = None
+
+    def fenced(self, fence: Callable[[Session], None]) -> Store:
+        """This store (same engine, same writer queue) with ``fence`` run first in every writing
+        transaction: the pipeline's writes, refused once its leader's term has ended."""
+        view = copy.copy(self)
+        view._fence = fence
+        return view
 
     def migrate(self) -> None:
         migrate(self.engine)
@@ -131,6 +140,8 @@ class Store:
         maker = self._writers if write else self._sessions
         queue = self._write_lock if write and self._write_lock is not None else nullcontext()
         with queue, self._file_lock(write), maker() as session, session.begin():
+            if write and self._fence is not None:
+                self._fence(session)
             yield session
 
     @contextmanager

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -299,6 +300,8 @@ class Lease(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     holder: Mapped[str] = mapped_column(String(64))
+    epoch: Mapped[int] = mapped_column(BigInteger, default=1)
+    """Raised by one each time the lease changes hands: the fencing token every pipeline write checks."""
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 

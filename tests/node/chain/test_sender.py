@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 from hexbytes import HexBytes
-from sqlalchemy import select
 from web3.exceptions import TransactionNotFound
 
+from node import metrics
 from node.chain.sender import SenderSettings, TxSender, bumped
 from node.store.db import Store
 from node.store.models import ChainTx
@@ -137,24 +137,73 @@ def test_a_send_whose_answer_was_lost_is_found_by_its_hash_not_sent_twice(sender
     assert sender.w3.eth.get_transaction_count(sender.address) == before + 1
 
 
-def test_a_nonce_taken_by_a_transaction_the_node_did_not_sign_is_dropped(sender: TxSender) -> None:
-    tx_id = _prepare(sender)
-    row = _row(sender, tx_id)
-    # Before the node broadcasts, someone with the same key spends that nonce.
+def _spend_nonce(sender: TxSender, nonce: int, wait: bool = True) -> HexBytes:
+    """Someone else with the relayer's key (another worker, an operator by hand) uses ``nonce``."""
     other = Account.from_key(KEY).sign_transaction(
         {
             "to": sender.address,
             "value": 1,
             "gas": 21_000,
-            "nonce": row.nonce,
+            "nonce": nonce,
             "chainId": sender.chain_id,
-            "maxFeePerGas": 10**11,
-            "maxPriorityFeePerGas": 10**9,
+            "maxFeePerGas": 10**12,
+            "maxPriorityFeePerGas": 10**10,
         }
     )
     sender.w3.eth.send_raw_transaction(other.raw_transaction)
-    sender.w3.eth.wait_for_transaction_receipt(other.hash, timeout=20)
-    ended = _until(sender, tx_id, {"dropped"})
-    assert "did not sign" in ended.error
-    with sender.store.transaction(write=False) as session:
-        assert session.scalars(select(ChainTx.status)).all() == ["dropped"]
+    if wait:
+        sender.w3.eth.wait_for_transaction_receipt(other.hash, timeout=20)
+    return HexBytes(other.hash)
+
+
+def test_a_never_sent_transaction_whose_nonce_was_taken_is_signed_again_with_the_next_nonce(
+    sender: TxSender,
+) -> None:
+    # A stale counter (a worker back for a new term) signed a nonce the chain has used: the
+    # node answers "nonce too low", and the transaction, never sent, is signed again at once
+    # instead of being dropped with the transfers behind it.
+    resigned = metrics.TXS_RESIGNED._value.get()
+    tx_id = _prepare(sender)
+    row = _row(sender, tx_id)
+    _spend_nonce(sender, row.nonce)
+    done = _until(sender, tx_id, {"confirmed", "dropped"})
+    assert done.status == "confirmed" and done.nonce == row.nonce + 1
+    assert row.tx_hash not in done.hashes  # (a fee bump after stuck_after_s may follow the new signature)
+    assert metrics.TXS_RESIGNED._value.get() == resigned + 1
+    with pytest.raises(TransactionNotFound):
+        sender.w3.eth.get_transaction_receipt(HexBytes(row.tx_hash))
+
+
+def test_a_sent_transaction_whose_nonce_went_to_another_is_dropped(sender: TxSender) -> None:
+    # Once the node has accepted it, it is never signed again: its instructions go back to their
+    # stage (the pipeline's release) rather than risk two transactions for them.
+    rpc = sender.w3.provider.make_request
+    rpc("evm_setIntervalMining", [0])  # type: ignore[arg-type]  # no blocks: it waits in the pool
+    try:
+        tx_id = _prepare(sender)
+        sender.broadcast(tx_id)
+        sender.poll(sender.w3.eth.block_number)
+        row = _row(sender, tx_id)
+        assert row.status == "sent"
+        other = _spend_nonce(sender, row.nonce, wait=False)  # replaces it in the pool (higher fees)
+    finally:
+        rpc("evm_setIntervalMining", [1])  # type: ignore[arg-type]
+    sender.w3.eth.wait_for_transaction_receipt(other, timeout=20)
+    ended = _until(sender, tx_id, {"dropped", "confirmed"})
+    assert ended.status == "dropped" and "went to another transaction" in ended.error
+    assert ended.nonce == row.nonce and ended.hashes == [row.tx_hash]
+
+
+def test_a_new_term_reads_the_nonce_again_after_another_worker_signed(sender: TxSender) -> None:
+    # Two workers with the relayer's key on one store; the first leads, then the second, then the
+    # first again: its counter from the first term is stale.
+    other = TxSender(sender.w3, KEY, sender.store, sender.settings)
+    first = _until(sender, _prepare(sender), {"confirmed"})
+    second = _until(other, _prepare(other), {"confirmed"})
+    assert second.nonce == first.nonce + 1
+    resigned = metrics.TXS_RESIGNED._value.get()
+    sender.new_term()
+    again = _row(sender, _prepare(sender))
+    assert again.nonce == second.nonce + 1
+    assert _until(sender, again.id, {"confirmed"}).nonce == again.nonce
+    assert metrics.TXS_RESIGNED._value.get() == resigned  # right the first time: nothing signed again
