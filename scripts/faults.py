@@ -1,0 +1,229 @@
+"""Fault campaigns: break the node under load and show, in figures, that nothing is lost or duplicated.
+
+  failover  API replicas and workers on one store (PostgreSQL by default); the leading worker is
+            SIGKILLed (then restarted), or SIGSTOPped past its lease and resumed with SIGCONT, in
+            turn, so that the lease also comes back to a worker that led before. Per fault: the
+            time until another worker leads, the stretch without a new FINAL around it, and what
+            the deposed leader tried after it woke (its fenced writes and sends).
+  kill9     one API and one worker; at random moments the API, the worker or both are SIGKILLed
+            and started again at once. Per kill: the restart time and the time to the next FINAL.
+
+Each campaign starts its own devnet (a block a second) and store, sends ``--transfers`` signed
+transfers at ``--rate`` per second from two banks paying each other (through any live API
+replica, again under the same Idempotency-Key after a connection error), then waits for every
+accepted transfer to end and checks: every one terminal (0 lost), none terminal twice, no
+instruction settled twice on chain or in two confirmed transactions (0 duplicated), the
+reconciliation of the store against the chain clean, the auditor's verifier passing, no 5xx
+answer. It prints a table per fault and a summary; exit status 1 if a bar is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts._cluster import (  # noqa: E402
+    Cluster,
+    FinalClock,
+    Load,
+    Outcome,
+    Proc,
+    leader,
+    settle_and_check,
+    store_url,
+    worker_metrics,
+)
+from scripts.devnet import Devnet  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    failover_run = args.campaign == "failover"
+    args.transfers = args.transfers or (2000 if failover_run else 1000)
+    args.rate = args.rate or (20.0 if failover_run else 6.0)
+    args.faults = args.faults if args.faults is not None else (6 if failover_run else 20)
+    args.every_s = args.every_s if args.every_s is not None else (12.0 if failover_run else 4.0)
+    random.seed(args.seed)
+    campaign = {"failover": failover, "kill9": kill9}[args.campaign]
+    with tempfile.TemporaryDirectory(prefix=f"corridor-{args.campaign}-") as tmp:
+        data = Path(args.keep or tmp)
+        data.mkdir(parents=True, exist_ok=True)
+        with Devnet(block_time_s=1) as devnet, store_url(args.store or _default_store(args), data) as url:
+            started = time.monotonic()
+            rows, outcome, load = campaign(Cluster(devnet, data, url, _settings(args)), args)
+            duration = time.monotonic() - started
+    summary = _summary(args, rows, outcome, load, duration)
+    _print(args.campaign, rows, summary, outcome)
+    if args.json:
+        args.json.write_text(json.dumps({"faults": rows, "summary": summary, "problems": outcome.problems}, indent=1))
+    return 0 if _passed(summary, outcome) else 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("campaign", choices=["failover", "kill9"])
+    p.add_argument("--transfers", type=int, help="transfers sent (default: failover 2000, kill9 1000)")
+    p.add_argument("--rate", type=float, help="transfers sent per second (default: failover 20, kill9 6)")
+    p.add_argument("--faults", type=int, help="faults injected, at most (default: failover 6, kill9 20)")
+    p.add_argument("--every-s", type=float, help="seconds between faults, about (default: failover 12, kill9 4)")
+    p.add_argument("--lease-s", type=float, default=10.0, help="the pipeline lease (CORRIDOR_NODE_LEASE_TTL_S)")
+    p.add_argument("--apis", type=int, default=2, help="API replicas (failover; kill9 runs one)")
+    p.add_argument("--workers", type=int, default=2, help="workers (failover; kill9 runs one)")
+    p.add_argument("--store", choices=["sqlite", "postgresql"], help="default: postgresql (failover), sqlite (kill9)")
+    p.add_argument("--timeout-s", type=float, default=300.0, help="for every transfer to end after the load")
+    p.add_argument("--seed", type=int, default=1, help="random moments and targets (kill9)")
+    p.add_argument("--keep", type=Path, help="keep the data directory (logs, store) here")
+    p.add_argument("--json", type=Path, help="also write the figures to this file")
+    return p
+
+
+def _default_store(args: argparse.Namespace) -> str:
+    return "postgresql" if args.campaign == "failover" else "sqlite"
+
+
+def _settings(args: argparse.Namespace) -> dict[str, str]:
+    return {"CORRIDOR_NODE_LEASE_TTL_S": str(args.lease_s), "CORRIDOR_NODE_RECONCILE_INTERVAL_S": "0"}
+
+
+def _start(cluster: Cluster, apis: int, workers: int, args: argparse.Namespace) -> tuple[FinalClock, Load]:
+    cluster.deploy()
+    for _ in range(apis):
+        cluster.add("api")
+    for _ in range(workers):
+        cluster.add("worker")
+    leader(cluster, args.lease_s * 3)
+    return FinalClock(cluster.store_url), Load(cluster, args.transfers, args.rate).start()
+
+
+def failover(cluster: Cluster, args: argparse.Namespace) -> tuple[list[dict[str, Any]], Outcome, Load]:
+    """Kill, stop, stop, kill, ...: the leader each time; restarted or resumed after another took over."""
+    clock, load = _start(cluster, args.apis, args.workers, args)
+    rows: list[dict[str, Any]] = []
+    led: set[str] = {leader(cluster, args.lease_s * 3)[0].name}
+    try:
+        for fault in itertools.islice(itertools.cycle(["kill", "stop", "stop"]), args.faults):
+            if load.done.wait(args.every_s):
+                break
+            row = _fail_leader(cluster, fault, args)
+            row["led_before"] = row["new_leader"] in led
+            led.add(row["new_leader"])
+            rows.append(row)
+            print(f"  {fault} {row['victim']}: {row['new_leader']} leads after {row['takeover_s']} s", flush=True)
+        load.thread.join()
+        outcome = settle_and_check(cluster, load, args.timeout_s)
+        for row in rows:
+            row["no_final_s"] = round(clock.gap_around(row.pop("at")), 1)
+    finally:
+        clock.stop()
+        cluster.stop_all()
+    return rows, outcome, load
+
+
+def _fail_leader(cluster: Cluster, fault: str, args: argparse.Namespace) -> dict[str, Any]:
+    victim, _ = leader(cluster, args.lease_s * 3)
+    before = worker_metrics(victim) or {}
+    at = time.monotonic()
+    cluster.signal(victim, signal.SIGKILL if fault == "kill" else signal.SIGSTOP)
+    new, took = leader(cluster, args.lease_s * 3 + 10, besides=victim)
+    takeover_s = time.monotonic() - at
+    fenced = 0.0
+    if fault == "kill":
+        cluster.start(victim)  # under its own name again: a follower, since another holds a live lease
+    else:
+        time.sleep(2.0)  # the new leader works meanwhile
+        cluster.signal(victim, signal.SIGCONT)
+        time.sleep(3.0)  # the deposed leader wakes mid-round: whatever it tries now must be refused
+        after = worker_metrics(victim) or {}
+        fenced = sum(after.get(k, 0) - before.get(k, 0) for k in ("fenced_writes", "fenced_sends"))
+    figures = worker_metrics(new) or {}
+    return {
+        "fault": "SIGKILL" if fault == "kill" else "SIGSTOP",
+        "victim": victim.name,
+        "new_leader": new.name,
+        "takeover_s": round(takeover_s, 1),
+        "epoch": int(figures.get("epoch", 0)),
+        "fenced_after_waking": int(fenced),
+        "at": at,
+    }
+
+
+def kill9(cluster: Cluster, args: argparse.Namespace) -> tuple[list[dict[str, Any]], Outcome, Load]:
+    """SIGKILL the API, the worker or both at random moments; start them again at once."""
+    clock, load = _start(cluster, 1, 1, args)
+    api, worker = cluster.apis()[0], cluster.workers()[0]
+    targets: dict[str, list[Proc]] = {"api": [api], "worker": [worker], "both": [api, worker]}
+    rows: list[dict[str, Any]] = []
+    try:
+        for n in range(args.faults):
+            if load.done.wait(args.every_s * random.uniform(0.5, 1.5)):
+                break
+            target = random.choice(sorted(targets))
+            at = time.monotonic()
+            for proc in targets[target]:
+                cluster.signal(proc, signal.SIGKILL)
+            for proc in targets[target]:
+                cluster.start(proc)
+            rows.append({"kill": n + 1, "target": target, "restart_s": round(time.monotonic() - at, 1), "at": at})
+            print(f"  kill {n + 1}: {target}, back in {rows[-1]['restart_s']} s", flush=True)
+        load.thread.join()
+        outcome = settle_and_check(cluster, load, args.timeout_s)
+        for row in rows:
+            at = row.pop("at")
+            row["next_final_s"] = round(min((t for t in clock.rises if t > at), default=float("nan")) - at, 1)
+    finally:
+        clock.stop()
+        cluster.stop_all()
+    return rows, outcome, load
+
+
+def _summary(
+    args: argparse.Namespace, rows: list[dict[str, Any]], outcome: Outcome, load: Load, duration: float
+) -> dict[str, Any]:
+    gaps = [r.get("no_final_s", r.get("next_final_s", 0.0)) for r in rows]
+    return {
+        "load": f"{args.transfers} at {args.rate:g}/s",
+        "faults": len(rows),
+        "duration_s": round(duration, 1),
+        "accepted": outcome.accepted,
+        "terminal": outcome.terminal,
+        "final": outcome.final,
+        "lost": outcome.lost,
+        "duplicated": outcome.duplicated,
+        "max_without_final_s": max(gaps, default=0.0),
+        "max_takeover_s": max((r["takeover_s"] for r in rows if "takeover_s" in r), default=None),
+        "responses_5xx": load.server_errors,
+        "refused": dict(load.refused),
+        "unreachable_retried": load.unreachable,
+    }
+
+
+def _passed(summary: dict[str, Any], outcome: Outcome) -> bool:
+    return not outcome.problems and summary["lost"] == 0 and summary["duplicated"] == 0 and not summary["responses_5xx"]
+
+
+def _print(campaign: str, rows: list[dict[str, Any]], summary: dict[str, Any], outcome: Outcome) -> None:
+    if rows:
+        columns = list(rows[0])
+        widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
+        print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+        for row in rows:
+            print("  ".join(str(row[c]).ljust(w) for c, w in zip(columns, widths, strict=True)))
+    print(f"\n{campaign}: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
+    print(f"statuses: {outcome.statuses}")
+    for problem in outcome.problems:
+        print(f"PROBLEM: {problem}")
+    print("PASS" if _passed(summary, outcome) else "FAIL")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

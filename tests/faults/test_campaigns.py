@@ -1,0 +1,56 @@
+"""Short versions of the fault campaigns of ``scripts/faults.py`` (the full ones print their tables).
+
+failover: two API replicas and two workers on PostgreSQL; the leader is SIGKILLed, then the new
+leader SIGSTOPped past its lease and resumed, then the next one, so that the lease returns to a
+worker that led before. kill9: the API, the worker or both SIGKILLed at random and restarted.
+Both under load: nothing lost, nothing duplicated, reconciliation and the audit clean, no 5xx.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scripts import faults
+from tests.stores import POSTGRES_URL
+
+pytestmark = [pytest.mark.devnet, pytest.mark.slow]
+LEASE_S = 4.0
+
+
+def _run(tmp_path: Path, *argv: str) -> dict[str, object]:
+    out = tmp_path / "figures.json"
+    status = faults.main([*argv, "--json", str(out), "--keep", str(tmp_path / "data")])
+    figures = json.loads(out.read_text())
+    assert status == 0, figures
+    return dict(figures)
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="CORRIDOR_TEST_POSTGRES_URL not set (.ci/run sets it)")
+def test_failover_under_load_takes_over_within_the_lease_and_loses_nothing(tmp_path: Path) -> None:
+    figures = _run(
+        tmp_path,
+        "failover",
+        *("--transfers", "600", "--rate", "12", "--faults", "3", "--every-s", "4", "--lease-s", str(LEASE_S)),
+    )
+    rows = figures["faults"]
+    assert isinstance(rows, list) and [r["fault"] for r in rows] == ["SIGKILL", "SIGSTOP", "SIGSTOP"]
+    summary = figures["summary"]
+    assert isinstance(summary, dict)
+    assert summary["lost"] == 0 and summary["duplicated"] == 0 and summary["responses_5xx"] == 0
+    assert summary["accepted"] == 600 == summary["terminal"]
+    epochs = [r["epoch"] for r in rows]
+    assert epochs == sorted(epochs) and len(set(epochs)) == 3  # each takeover a new term
+    assert rows[2]["led_before"]  # the lease came back to a worker that had led
+    for row in rows:
+        assert row["takeover_s"] <= LEASE_S + 2.0, row  # the lease, a round, and this test's polling
+
+
+def test_kill9_of_the_api_and_the_worker_under_load_loses_nothing(tmp_path: Path) -> None:
+    figures = _run(tmp_path, "kill9", *("--transfers", "240", "--rate", "10", "--faults", "4", "--every-s", "4"))
+    summary = figures["summary"]
+    assert isinstance(summary, dict) and summary["faults"] == 4
+    assert summary["lost"] == 0 and summary["duplicated"] == 0 and summary["responses_5xx"] == 0
+    assert summary["accepted"] == 240 == summary["terminal"]
