@@ -12,6 +12,7 @@ from typing import Literal, Self
 from pydantic import AliasChoices, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from node.chain.finality import Finality
 from settlement.errors import ConfigurationError
 
 DEVNET_OPERATOR_API_KEY = "devnet-operator-key"
@@ -54,6 +55,11 @@ class NodeSettings(BaseSettings):
     keystore: Path | None = Field(None, description="directory of relayer.json and oracle.json (else env keys)")
     liquidity_provider: str = Field("", description="quotes' liquidity provider (default: the first LP onboarded)")
     confirmations: int = Field(3, ge=1, le=256, description="blocks deep, its own included, before FINAL")
+    finality: Literal["confirmations", "finalized"] = Field(
+        "confirmations",
+        description="confirmations: FINAL once a settlement is CORRIDOR_NODE_CONFIRMATIONS deep; finalized: once "
+        "the chain's finalized block reaches it (Besu/QBFT, post-merge Ethereum: chains that serve the tag)",
+    )
     poll_interval_s: float = Field(
         0.25, gt=0, le=60, description="a worker round starts this often (at once after a round that took longer)"
     )
@@ -120,6 +126,10 @@ class NodeSettings(BaseSettings):
             if defaults:
                 raise ValueError(f"set {', '.join(defaults)} to secrets of at least 24 characters outside the devnet")
         return self
+
+    @property
+    def final(self) -> Finality:
+        return Finality(self.finality, self.confirmations)
 
     @property
     def private_webhooks_allowed(self) -> bool:

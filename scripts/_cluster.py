@@ -27,6 +27,7 @@ import httpx
 from sqlalchemy import create_engine, func, select, text
 
 from node.bank.client import BankClient, NodeError, NodeUnreachable
+from node.chain.finality import Finality
 from node.config import DEVNET_AUDITOR_API_KEY
 from node.ops.reconcile import reconcile
 from node.store.db import Store
@@ -381,9 +382,10 @@ def _duplicates(store: Store, cluster: Cluster, problems: list[str]) -> int:
 
 
 def _reconcile_and_audit(store: Store, cluster: Cluster, problems: list[str]) -> None:
-    settings = cluster.settings
-    confirmations = int(settings.get("CORRIDOR_NODE_CONFIRMATIONS", "3"))
-    outcome = reconcile(store, cluster.devnet.url, cluster.network.manifest, confirmations, "campaign")
+    confirmations = int(cluster.settings.get("CORRIDOR_NODE_CONFIRMATIONS", "3"))
+    outcome = reconcile(
+        store, cluster.devnet.url, cluster.network.manifest, Finality(confirmations=confirmations), "campaign"
+    )
     if outcome.differences:
         problems.append(f"reconciliation: {len(outcome.differences)} differences, e.g. {outcome.differences[0]}")
     api = next((a for a in cluster.apis() if a.alive()), None)

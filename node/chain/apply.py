@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session, load_only
 
+from node.chain.finality import Finality
 from node.faults import failpoint
 from node.pipeline.base import RESOLVED_EVENTS
 from node.store.db import insert_rows
@@ -42,7 +43,7 @@ class _Ref(NamedTuple):
     log_index: int
 
 
-def apply_events(session: Session, events: Sequence[Event], confirmations: int) -> None:
+def apply_events(session: Session, events: Sequence[Event], finality: Finality) -> None:
     """Record each event once and move this node's transfers it names (ESCROWED, SETTLED)."""
     if not events:
         return
@@ -75,7 +76,7 @@ def apply_events(session: Session, events: Sequence[Event], confirmations: int) 
         )
         if t is None:
             continue  # not a transfer of this node (another relayer's, or a test's)
-        _move(changes, t, e, confirmations)
+        _move(changes, t, e, finality.describe())
         if e.name in RESOLVED_EVENTS and t.batch_id is not None:
             closing.add(t.batch_id)
     insert_rows(session, ChainEvent, recorded)
@@ -86,7 +87,7 @@ def apply_events(session: Session, events: Sequence[Event], confirmations: int) 
     _close_batches(session, closing)
 
 
-def _move(changes: Transitions, t: Transfer, e: Event, confirmations: int) -> None:
+def _move(changes: Transitions, t: Transfer, e: Event, final_when: str) -> None:
     """The state change one event makes of this node's transfer (or a warning if it makes none)."""
     status = S(t.status)
     if e.name == "InstructionEscrowed" and status is S.RECEIVED:
@@ -97,16 +98,15 @@ def _move(changes: Transitions, t: Transfer, e: Event, confirmations: int) -> No
             why = f"escrowed in block {e.block_number}"
             changes.add(t, S.ESCROWED, why, e, code=ReasonCode.ESCROWED, actor=ACTOR)
     elif e.name == "InstructionNetted" and status is S.QUEUED:
-        why = f"settled by net cycle {e.data['cycle']} in block {e.block_number}: FINAL after {confirmations} "
-        why += "confirmations"
+        why = f"settled by net cycle {e.data['cycle']} in block {e.block_number}: FINAL {final_when}"
         figures = {"buy_amount": int(e.data["buyAmount"]), "fee": int(e.data["fee"])}
         changes.add(t, S.SETTLED, why, e, code=ReasonCode.SETTLED, actor=ACTOR, values=figures)
     elif e.name == "InstructionSettled" and status is S.ESCROWED:
-        why = f"settled in block {e.block_number}: FINAL after {confirmations} confirmations"
+        why = f"settled in block {e.block_number}: FINAL {final_when}"
         figures = {"buy_amount": int(e.data["buyAmount"]), "fee": int(e.data["fee"])}
         changes.add(t, S.SETTLED, why, e, code=ReasonCode.SETTLED, actor=ACTOR, values=figures)
     elif e.name == "InstructionRefunded" and status is S.ESCROWED:
-        t.status_reason = f"refunded in block {e.block_number}: REFUNDED after {confirmations} confirmations"
+        t.status_reason = f"refunded in block {e.block_number}: REFUNDED {final_when}"
     else:
         log.warning("event %s for transfer %s in status %s: recorded, no change", e.name, t.id, t.status)
 
@@ -126,10 +126,8 @@ def _close_batches(session: Session, batch_ids: set[int]) -> None:
             batch.open = False
 
 
-def finalize(session: Session, head: int, confirmations: int) -> None:
-    """FINAL (or REFUNDED) for what is ``confirmations`` deep at ``head``, its own block included."""
-    cutoff = head - confirmations + 1
-    k = confirmations
+def finalize(session: Session, head: int, cutoff: int, finality: Finality) -> None:
+    """FINAL (or REFUNDED) for what is in ``cutoff`` or before (``finality``'s newest final block at ``head``)."""
     for target, status, name in (
         (S.FINAL, S.SETTLED, "InstructionSettled"),
         (S.FINAL, S.SETTLED, "InstructionNetted"),
@@ -153,7 +151,7 @@ def finalize(session: Session, head: int, confirmations: int) -> None:
                 changes.add(
                     t,
                     target,
-                    f"{what} in block {block_number}, {head - block_number + 1} confirmations (needs {k})",
+                    f"{what} in block {block_number}, {finality.reason(block_number, head, cutoff)}",
                     ref,
                     code=code,
                     actor=ACTOR,

@@ -10,7 +10,9 @@ sender, so they come back by themselves.
 
 ESCROWED and SETTLED are written when the event is in the chain the node follows; FINAL (and
 REFUNDED) when the settlement (refund) is ``confirmations`` blocks deep, its own block
-included. A reorganisation deeper than that is reported loudly and changes nothing final.
+included, or, on a chain with a finality gadget, at or below its finalized block
+(:mod:`node.chain.finality`). A reorganisation deeper than that is reported loudly and
+changes nothing final.
 
 The sender's receipts are a second source: once one of the node's own escrow or resolve
 transactions is deep, :meth:`Watcher.expect` checks that its events were read, and reads
@@ -29,6 +31,7 @@ from sqlalchemy import delete, func, select, update
 
 from node import metrics
 from node.chain.apply import Event, apply_events, finalize, step_back
+from node.chain.finality import Finality, Rule
 from node.store.db import Store
 from node.store.models import ChainEvent, ChainTx, SeenBlock
 from node.transitions import lock_for_update
@@ -47,6 +50,8 @@ TOPICS = [topic(name) for name in WATCHED_EVENTS]
 @dataclass(frozen=True, slots=True)
 class WatcherSettings:
     confirmations: int = 3
+    finality: Rule = "confirmations"
+    """``confirmations``: FINAL that many blocks deep; ``finalized``: at or below the chain's finalized block."""
     range_blocks_max: int = 1_000
     """Blocks per eth_getLogs call."""
     window_blocks: int = 256
@@ -55,6 +60,10 @@ class WatcherSettings:
     def __post_init__(self) -> None:
         if self.confirmations < 1 or self.window_blocks < self.confirmations:
             raise ValueError("confirmations must be at least 1 and at most window_blocks")
+
+    @property
+    def final(self) -> Finality:
+        return Finality(self.finality, self.confirmations)
 
 
 def event_of(entry: Any) -> Event | None:
@@ -101,9 +110,11 @@ class Watcher:
         else:
             start = self.manifest.deployment_block
         end = min(head, start + settings.range_blocks_max - 1)
+        final = settings.final
         if start > end:
+            cutoff = final.cutoff(self.rpc, head)
             with self.store.transaction() as session:
-                finalize(session, head, settings.confirmations)
+                finalize(session, head, cutoff, final)
             return head
         numbers = sorted(set(range(max(start, head - settings.window_blocks + 1), end + 1)) | {end})
         headers = dict(zip(numbers, self.rpc.blocks(numbers), strict=True))
@@ -121,14 +132,15 @@ class Watcher:
         for e in events:
             if e.block_number in headers and e.block_hash != as_hex(headers[e.block_number]["hash"]):
                 return head  # logs from another fork than the headers: read again next tick
+        cutoff = final.cutoff(self.rpc, head)
         with self.store.transaction() as session:
-            apply_events(session, events, settings.confirmations)
+            apply_events(session, events, final)
             for n, header in headers.items():
                 session.merge(
                     SeenBlock(number=n, hash=as_hex(header["hash"]), parent_hash=as_hex(header["parentHash"]))
                 )
             session.execute(delete(SeenBlock).where(SeenBlock.number < end - settings.window_blocks))
-            finalize(session, head, settings.confirmations)
+            finalize(session, head, cutoff, final)
         metrics.WATCHER_LAG.set(head - end)
         return head
 

@@ -49,7 +49,7 @@ def reconcile(as_json: JsonOpt = False) -> None:
 
     try:
         settings, store = _store()
-        outcome = run(store, settings.rpc_url, Manifest.load(settings.manifest), settings.confirmations, "operator")
+        outcome = run(store, settings.rpc_url, Manifest.load(settings.manifest), settings.final, "operator")
     except (CorridorError, OSError) as exc:
         typer.echo(f"corridor reconcile: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from node import metrics
+from node.chain.finality import Finality
 from node.ops import audit_log
 from node.store.db import Store
 from node.store.models import Mismatch, ReconciliationRun, SeenBlock, Transfer, WebhookDelivery
@@ -82,7 +83,7 @@ class _Row:
     fee: int | None
 
 
-def reconcile(store: Store, rpc_url: str, manifest: Manifest, confirmations: int, trigger: str) -> Outcome:
+def reconcile(store: Store, rpc_url: str, manifest: Manifest, finality: Finality, trigger: str) -> Outcome:
     """One run (see the module doc); its mismatches are recorded before it returns."""
     now = dt.datetime.now(dt.UTC)
     with store.transaction() as session:
@@ -91,7 +92,7 @@ def reconcile(store: Store, rpc_url: str, manifest: Manifest, confirmations: int
         session.flush()
         run_id = run.id
     try:
-        outcome = _compare(store, rpc_url, manifest, confirmations, run_id)
+        outcome = _compare(store, rpc_url, manifest, finality, run_id)
     except Exception as exc:
         with store.transaction() as session:
             row = session.get(ReconciliationRun, run_id)
@@ -104,7 +105,7 @@ def reconcile(store: Store, rpc_url: str, manifest: Manifest, confirmations: int
     return outcome
 
 
-def _compare(store: Store, rpc_url: str, manifest: Manifest, confirmations: int, run_id: int) -> Outcome:
+def _compare(store: Store, rpc_url: str, manifest: Manifest, finality: Finality, run_id: int) -> Outcome:
     block, rows = _read_store(store)
     with Rpc(rpc_url) as rpc:
         if block is None:
@@ -112,6 +113,7 @@ def _compare(store: Store, rpc_url: str, manifest: Manifest, confirmations: int,
         checks = audit_checks()
         ledger, _ = replay_chain(rpc, manifest, block, checks)
         check_state(rpc, manifest, ledger, block, checks)
+        final_depth = finality.cutoff(rpc, block)
     out = Outcome(run_id, block)
     balances = checks["balances"]
     out.checked["balances"] = balances.checked
@@ -121,7 +123,6 @@ def _compare(store: Store, rpc_url: str, manifest: Manifest, confirmations: int,
         out.differences.append(
             Difference("chain_balance", subject.strip(), f.fields.get("expected", ""), f.fields.get("found", ""), why)
         )
-    final_depth = block - confirmations + 1
     store_escrowed: dict[tuple[str, str], int] = defaultdict(int)
     chain_escrowed: dict[tuple[str, str], int] = defaultdict(int)
     for t in rows:

@@ -60,7 +60,9 @@ class Worker:
         )
         self.switches = Switches(self.store, svc.vault, self.operator) if self.operator else None
         self.rpc = Rpc(s.rpc_url, RPC_TIMEOUT_S)
-        self.watcher = Watcher(self.store, self.rpc, svc.manifest, WatcherSettings(confirmations=s.confirmations))
+        self.watcher = Watcher(
+            self.store, self.rpc, svc.manifest, WatcherSettings(confirmations=s.confirmations, finality=s.finality)
+        )
         self.risk = RulesInForce(self.store, svc.manifest.assets, s.risk_rules.parent if s.risk_rules else s.data_dir)
         self.pipeline = Pipeline(
             self.store,
@@ -168,7 +170,7 @@ class Worker:
             return False
         self._next_reconcile_s = time.monotonic() + self.svc.settings.reconcile_interval_s
         s = self.svc.settings
-        reconcile(self.store, s.rpc_url, self.svc.manifest, s.confirmations, "schedule")
+        reconcile(self.store, s.rpc_url, self.svc.manifest, s.final, "schedule")
         return False
 
     def _loop(self, name: str, round_: object) -> None:

@@ -51,7 +51,7 @@ def reconciliation(session: ReadSession, _: Operator) -> ReconciliationPublic:
 )
 def reconcile_now(svc: ServicesDep, _: Operator) -> ReconciliationPublic:
     try:
-        reconcile(svc.store, svc.settings.rpc_url, svc.manifest, svc.settings.confirmations, "operator")
+        reconcile(svc.store, svc.settings.rpc_url, svc.manifest, svc.settings.final, "operator")
     except (ChainError, OSError, httpx.HTTPError) as exc:
         raise Refused(Refusal.CHAIN_UNREACHABLE, f"the chain could not be read: {exc}") from None
     with svc.store.transaction(write=False) as session:
