@@ -37,6 +37,7 @@ from scripts.network import Network, build_network, onboard_node
 from settlement.audit import run_audit
 from settlement.chain import connect
 from settlement.chain.events import decode_log
+from settlement.chain.rpc import Rpc
 from settlement.lifecycle import TERMINAL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,6 +102,16 @@ class Cluster:
     network: Network = field(init=False)
     keys: dict[str, str] = field(init=False)
     procs: list[Proc] = field(default_factory=list)
+    rpc_url: str = ""
+    """Where the node's processes reach the chain (a fault-injecting proxy); default: the devnet."""
+    _store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        """The cluster's store, as the campaign reads it."""
+        if self._store is None:
+            self._store = Store(self.store_url)
+        return self._store
 
     def deploy(self) -> None:
         self.devnet.set_fast_mining(True)
@@ -112,7 +123,7 @@ class Cluster:
         return {
             **os.environ,
             "CORRIDOR_NODE_DATA_DIR": str(self.data),
-            "CORRIDOR_RPC_URL": self.devnet.url,
+            "CORRIDOR_RPC_URL": self.rpc_url or self.devnet.url,
             "CORRIDOR_MANIFEST": str(self.data / "manifest.json"),
             "CORRIDOR_NODE_DATABASE_URL": self.store_url,
             "CORRIDOR_FX_PROVIDERS": "ecb,static",
@@ -172,6 +183,8 @@ class Cluster:
                     proc.popen.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     proc.popen.kill()
+        if self._store is not None:
+            self._store.dispose()
 
 
 def worker_metrics(proc: Proc) -> dict[str, float] | None:
@@ -316,6 +329,30 @@ class FinalClock:
         self.store.dispose()
 
 
+def final_undone(cluster: Cluster, rpc: Rpc) -> int:
+    """FINAL transfers whose settlement is no longer where the node recorded it (a reorganisation undid it)."""
+    with cluster.store.transaction(write=False) as s:
+        refs = s.execute(
+            select(TransferEvent.tx_hash, TransferEvent.block_number, func.count())
+            .where(TransferEvent.status == "FINAL")
+            .group_by(TransferEvent.tx_hash, TransferEvent.block_number)
+        ).all()
+    if not refs:
+        return 0
+    receipts = rpc.batch([("eth_getTransactionReceipt", [tx_hash]) for tx_hash, _, _ in refs])
+    return sum(
+        n
+        for (_, block, n), receipt in zip(refs, receipts, strict=True)
+        if receipt is None or int(receipt["blockNumber"], 16) != block
+    )
+
+
+def steps_back(cluster: Cluster) -> int:
+    """Transfers the watcher stepped back because a reorganisation undid their events."""
+    with cluster.store.transaction(write=False) as s:
+        return s.scalar(select(func.count()).select_from(TransferEvent).where(TransferEvent.code == "reorg")) or 0
+
+
 @dataclass
 class Outcome:
     accepted: int
@@ -325,6 +362,8 @@ class Outcome:
     final: int
     statuses: dict[str, int]
     problems: list[str]
+    longest_no_final_s: float = 0.0
+    """The longest stretch without a new FINAL in the whole run."""
 
 
 def settle_and_check(cluster: Cluster, load: Load, timeout_s: float) -> Outcome:

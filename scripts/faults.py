@@ -7,6 +7,12 @@
             the deposed leader tried after it woke (its fenced writes and sends).
   kill9     one API and one worker; at random moments the API, the worker or both are SIGKILLed
             and started again at once. Per kill: the restart time and the time to the next FINAL.
+  reorgs    ``anvil_reorg`` of a random depth up to ``--depth-max`` every few seconds, with k one
+            deeper; after each, every FINAL transfer's settlement must be where the node said.
+  rpc       the node reaches the chain through a proxy (``tests/faults/rpc_proxy.py``) that
+            faults ``--fault-rate`` of its calls (drops, resets, delays past the client's timeout,
+            5xx, truncated bodies, a lagging head, logs answered empty), and the devnet is
+            stopped for ``--outage-s`` halfway and started again from its saved state.
 
 Each campaign starts its own devnet (a block a second) and store, sends ``--transfers`` signed
 transfers at ``--rate`` per second from two banks paying each other (through any live API
@@ -38,27 +44,35 @@ from scripts._cluster import (  # noqa: E402
     Load,
     Outcome,
     Proc,
+    final_undone,
     leader,
     settle_and_check,
+    steps_back,
     store_url,
     worker_metrics,
 )
 from scripts.devnet import Devnet  # noqa: E402
+from settlement.chain.rpc import Rpc  # noqa: E402
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "failover": {"transfers": 2000, "rate": 12.0, "faults": 6, "every_s": 12.0, "store": "postgresql"},
+    "kill9": {"transfers": 1000, "rate": 5.0, "faults": 20, "every_s": 4.0, "store": "sqlite"},
+    "reorgs": {"transfers": 1000, "rate": 10.0, "faults": 50, "every_s": 2.0, "store": "sqlite"},
+    "rpc": {"transfers": 2000, "rate": 20.0, "faults": 0, "every_s": 0.0, "store": "sqlite"},
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    failover_run = args.campaign == "failover"
-    args.transfers = args.transfers or (2000 if failover_run else 1000)
-    args.rate = args.rate or (20.0 if failover_run else 6.0)
-    args.faults = args.faults if args.faults is not None else (6 if failover_run else 20)
-    args.every_s = args.every_s if args.every_s is not None else (12.0 if failover_run else 4.0)
+    for name, value in DEFAULTS[args.campaign].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     random.seed(args.seed)
-    campaign = {"failover": failover, "kill9": kill9}[args.campaign]
+    campaign = {"failover": failover, "kill9": kill9, "reorgs": reorgs, "rpc": rpc_faults}[args.campaign]
     with tempfile.TemporaryDirectory(prefix=f"corridor-{args.campaign}-") as tmp:
         data = Path(args.keep or tmp)
         data.mkdir(parents=True, exist_ok=True)
-        with Devnet(block_time_s=1) as devnet, store_url(args.store or _default_store(args), data) as url:
+        with Devnet(block_time_s=1, state_dir=data / "devnet") as devnet, store_url(args.store, data) as url:
             started = time.monotonic()
             rows, outcome, load = campaign(Cluster(devnet, data, url, _settings(args)), args)
             duration = time.monotonic() - started
@@ -71,15 +85,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("campaign", choices=["failover", "kill9"])
-    p.add_argument("--transfers", type=int, help="transfers sent (default: failover 2000, kill9 1000)")
-    p.add_argument("--rate", type=float, help="transfers sent per second (default: failover 20, kill9 6)")
-    p.add_argument("--faults", type=int, help="faults injected, at most (default: failover 6, kill9 20)")
-    p.add_argument("--every-s", type=float, help="seconds between faults, about (default: failover 12, kill9 4)")
+    p.add_argument("campaign", choices=sorted(DEFAULTS))
+    p.add_argument("--transfers", type=int, help=f"transfers sent (default: {_defaults('transfers')})")
+    p.add_argument("--rate", type=float, help=f"transfers sent per second (default: {_defaults('rate')})")
+    p.add_argument("--faults", type=int, help=f"faults injected, at most (default: {_defaults('faults')})")
+    p.add_argument("--every-s", type=float, help=f"seconds between faults, about (default: {_defaults('every_s')})")
+    p.add_argument("--depth-max", type=int, default=6, help="deepest reorganisation (reorgs; k is one more)")
+    p.add_argument("--fault-rate", type=float, default=0.1, help="share of the node's JSON-RPC calls faulted (rpc)")
+    p.add_argument("--outage-s", type=float, default=10.0, help="the devnet stopped this long, once (rpc)")
     p.add_argument("--lease-s", type=float, default=10.0, help="the pipeline lease (CORRIDOR_NODE_LEASE_TTL_S)")
     p.add_argument("--apis", type=int, default=2, help="API replicas (failover; kill9 runs one)")
     p.add_argument("--workers", type=int, default=2, help="workers (failover; kill9 runs one)")
-    p.add_argument("--store", choices=["sqlite", "postgresql"], help="default: postgresql (failover), sqlite (kill9)")
+    p.add_argument(
+        "--store", choices=["sqlite", "postgresql"], help=f"the node's store (default: {_defaults('store')})"
+    )
     p.add_argument("--timeout-s", type=float, default=300.0, help="for every transfer to end after the load")
     p.add_argument("--seed", type=int, default=1, help="random moments and targets (kill9)")
     p.add_argument("--keep", type=Path, help="keep the data directory (logs, store) here")
@@ -87,12 +106,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _default_store(args: argparse.Namespace) -> str:
-    return "postgresql" if args.campaign == "failover" else "sqlite"
+def _defaults(name: str) -> str:
+    return ", ".join(
+        f"{campaign} {values[name]:g}" if not isinstance(values[name], str) else f"{campaign} {values[name]}"
+        for campaign, values in DEFAULTS.items()
+        if values[name]
+    )
 
 
 def _settings(args: argparse.Namespace) -> dict[str, str]:
-    return {"CORRIDOR_NODE_LEASE_TTL_S": str(args.lease_s), "CORRIDOR_NODE_RECONCILE_INTERVAL_S": "0"}
+    settings = {"CORRIDOR_NODE_LEASE_TTL_S": str(args.lease_s), "CORRIDOR_NODE_RECONCILE_INTERVAL_S": "0"}
+    if args.campaign == "reorgs":  # k deeper than any reorganisation: FINAL must never be undone
+        settings["CORRIDOR_NODE_CONFIRMATIONS"] = str(args.depth_max + 1)
+    return settings
 
 
 def _start(cluster: Cluster, apis: int, workers: int, args: argparse.Namespace) -> tuple[FinalClock, Load]:
@@ -123,6 +149,7 @@ def failover(cluster: Cluster, args: argparse.Namespace) -> tuple[list[dict[str,
         outcome = settle_and_check(cluster, load, args.timeout_s)
         for row in rows:
             row["no_final_s"] = round(clock.gap_around(row.pop("at")), 1)
+        outcome.longest_no_final_s = round(clock.longest_gap(), 1)
     finally:
         clock.stop()
         cluster.stop_all()
@@ -180,9 +207,73 @@ def kill9(cluster: Cluster, args: argparse.Namespace) -> tuple[list[dict[str, An
         for row in rows:
             at = row.pop("at")
             row["next_final_s"] = round(min((t for t in clock.rises if t > at), default=float("nan")) - at, 1)
+        outcome.longest_no_final_s = round(clock.longest_gap(), 1)
     finally:
         clock.stop()
         cluster.stop_all()
+    return rows, outcome, load
+
+
+def reorgs(cluster: Cluster, args: argparse.Namespace) -> tuple[list[dict[str, Any]], Outcome, Load]:
+    """``anvil_reorg`` of a random depth (1 to ``--depth-max``) every few seconds, with k deeper than
+    any of them: after each, every FINAL transfer's settlement must still be where the node said."""
+    clock, load = _start(cluster, 1, 1, args)
+    rpc = Rpc(cluster.devnet.url)
+    rows: list[dict[str, Any]] = []
+    try:
+        for n in range(args.faults):
+            if load.done.wait(args.every_s * random.uniform(0.5, 1.5)):
+                break
+            depth = random.randint(1, args.depth_max)
+            head = rpc.block_number()
+            rpc.call("anvil_reorg", [depth, []])
+            rows.append({"reorg": n + 1, "depth": depth, "head": head, "final_undone": final_undone(cluster, rpc)})
+        load.thread.join()
+        outcome = settle_and_check(cluster, load, args.timeout_s)
+        stepped = steps_back(cluster)
+        undone = sum(r["final_undone"] for r in rows)
+        if undone:
+            outcome.problems.append(f"{undone} FINAL settlements undone by a reorganisation shallower than k")
+        print(f"steps back after reorganisations: {stepped}; FINAL settlements undone: {undone}")
+        outcome.longest_no_final_s = round(clock.longest_gap(), 1)
+    finally:
+        clock.stop()
+        cluster.stop_all()
+        rpc.close()
+    return rows, outcome, load
+
+
+def rpc_faults(cluster: Cluster, args: argparse.Namespace) -> tuple[list[dict[str, Any]], Outcome, Load]:
+    """The node's JSON-RPC through a proxy that faults ``--fault-rate`` of the calls, and the devnet
+    stopped for ``--outage-s`` halfway through the load and started again from its saved state."""
+    from tests.faults.rpc_proxy import RpcProxy
+
+    with RpcProxy(cluster.devnet.url, fault_rate=0.0, seed=args.seed) as proxy:
+        cluster.rpc_url = proxy.url
+        clock, load = _start(cluster, 1, 1, args)
+        proxy.fault_rate = args.fault_rate
+        rows: list[dict[str, Any]] = []
+        try:
+            outage = {"fault": "devnet stopped", "injected": 1, "seconds": args.outage_s}
+            if not load.done.wait(args.transfers / args.rate / 2):
+                at = time.monotonic()
+                cluster.devnet.stop()
+                time.sleep(args.outage_s)
+                cluster.devnet.start()
+                print(f"  the devnet was down for {time.monotonic() - at:.1f} s", flush=True)
+                rows.append(outage | {"at": at})
+            load.thread.join()
+            proxy.fault_rate = 0.0  # the checks read the chain through the node's export: no faults now
+            outcome = settle_and_check(cluster, load, args.timeout_s)
+            for row in rows:
+                at = row.pop("at")
+                row["next_final_s"] = round(min((t for t in clock.rises if t > at), default=float("nan")) - at, 1)
+            calls = proxy.calls
+            rows += [{"fault": kind, "injected": n, "of_calls": calls} for kind, n in sorted(proxy.counts.items())]
+            outcome.longest_no_final_s = round(clock.longest_gap(), 1)
+        finally:
+            clock.stop()
+            cluster.stop_all()
     return rows, outcome, load
 
 
@@ -192,7 +283,7 @@ def _summary(
     gaps = [r.get("no_final_s", r.get("next_final_s", 0.0)) for r in rows]
     return {
         "load": f"{args.transfers} at {args.rate:g}/s",
-        "faults": len(rows),
+        "faults": sum(int(r.get("injected", 1)) for r in rows),
         "duration_s": round(duration, 1),
         "accepted": outcome.accepted,
         "terminal": outcome.terminal,
@@ -200,6 +291,7 @@ def _summary(
         "lost": outcome.lost,
         "duplicated": outcome.duplicated,
         "max_without_final_s": max(gaps, default=0.0),
+        "longest_no_final_s": outcome.longest_no_final_s,
         "max_takeover_s": max((r["takeover_s"] for r in rows if "takeover_s" in r), default=None),
         "responses_5xx": load.server_errors,
         "refused": dict(load.refused),
@@ -213,11 +305,11 @@ def _passed(summary: dict[str, Any], outcome: Outcome) -> bool:
 
 def _print(campaign: str, rows: list[dict[str, Any]], summary: dict[str, Any], outcome: Outcome) -> None:
     if rows:
-        columns = list(rows[0])
-        widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
+        columns = list(dict.fromkeys(c for r in rows for c in r))
+        widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
         print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
         for row in rows:
-            print("  ".join(str(row[c]).ljust(w) for c, w in zip(columns, widths, strict=True)))
+            print("  ".join(str(row.get(c, "")).ljust(w) for c, w in zip(columns, widths, strict=True)))
     print(f"\n{campaign}: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
     print(f"statuses: {outcome.statuses}")
     for problem in outcome.problems:

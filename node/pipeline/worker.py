@@ -31,7 +31,7 @@ from settlement.chain import RPC_TIMEOUT_S
 from settlement.chain.rpc import Rpc
 
 log = logging.getLogger("corridor.worker")
-BACKOFF_MAX_S = 5.0
+BACKOFF_MAX_S = 2.0
 PURGE_INTERVAL_S = 60.0
 """How often the leader deletes expired idempotency keys."""
 

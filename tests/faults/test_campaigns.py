@@ -3,7 +3,10 @@
 failover: two API replicas and two workers on PostgreSQL; the leader is SIGKILLed, then the new
 leader SIGSTOPped past its lease and resumed, then the next one, so that the lease returns to a
 worker that led before. kill9: the API, the worker or both SIGKILLed at random and restarted.
-Both under load: nothing lost, nothing duplicated, reconciliation and the audit clean, no 5xx.
+reorgs: anvil_reorg of depth 1 to 6 under k = 7. rpc: the node's JSON-RPC through a proxy that
+drops, resets, delays, truncates, answers 5xx, lags the head and empties logs, and the devnet
+stopped and restarted from its state. Each under load: nothing lost, nothing duplicated,
+reconciliation and the audit clean, no 5xx.
 """
 
 from __future__ import annotations
@@ -49,8 +52,28 @@ def test_failover_under_load_takes_over_within_the_lease_and_loses_nothing(tmp_p
 
 
 def test_kill9_of_the_api_and_the_worker_under_load_loses_nothing(tmp_path: Path) -> None:
-    figures = _run(tmp_path, "kill9", *("--transfers", "240", "--rate", "10", "--faults", "4", "--every-s", "4"))
+    figures = _run(tmp_path, "kill9", *("--transfers", "400", "--rate", "8", "--faults", "4", "--every-s", "4"))
     summary = figures["summary"]
     assert isinstance(summary, dict) and summary["faults"] == 4
     assert summary["lost"] == 0 and summary["duplicated"] == 0 and summary["responses_5xx"] == 0
-    assert summary["accepted"] == 240 == summary["terminal"]
+    assert summary["accepted"] == 400 == summary["terminal"]
+
+
+def test_reorganisations_under_load_never_undo_a_final_settlement(tmp_path: Path) -> None:
+    figures = _run(tmp_path, "reorgs", *("--transfers", "300", "--rate", "10", "--faults", "12", "--every-s", "2"))
+    rows, summary = figures["faults"], figures["summary"]
+    assert isinstance(rows, list) and isinstance(summary, dict) and summary["faults"] == 12
+    assert all(r["final_undone"] == 0 for r in rows)
+    assert {r["depth"] for r in rows} <= set(range(1, 7))
+    assert summary["lost"] == 0 and summary["duplicated"] == 0 and summary["accepted"] == 300 == summary["terminal"]
+
+
+def test_rpc_faults_and_a_chain_outage_lose_nothing(tmp_path: Path) -> None:
+    figures = _run(tmp_path, "rpc", *("--transfers", "400", "--rate", "10", "--fault-rate", "0.15", "--outage-s", "8"))
+    rows, summary = figures["faults"], figures["summary"]
+    assert isinstance(rows, list) and isinstance(summary, dict)
+    injected = {r["fault"]: r["injected"] for r in rows}
+    assert injected.pop("devnet stopped") == 1
+    assert sum(injected.values()) >= 10 and len(injected) >= 4, injected
+    assert summary["lost"] == 0 and summary["duplicated"] == 0 and summary["responses_5xx"] == 0
+    assert summary["accepted"] == 400 == summary["terminal"]
