@@ -39,6 +39,16 @@ class NodeSettings(BaseSettings):
         86_400, ge=60, description="an Idempotency-Key replays its first response for this long, then is forgotten"
     )
 
+    # How often (node/api/ratelimit.py): per replica, before a key is looked up; 0 turns a limit off.
+    rate_limit_key_per_s: float = Field(200.0, ge=0, description="requests a second one API key may send (sustained)")
+    rate_limit_key_burst: int = Field(400, ge=1, description="requests one API key may send at once")
+    auth_failures_per_s: float = Field(
+        2.0,
+        ge=0,
+        description="requests without a valid key one client address may send a second, once its burst is spent",
+    )
+    auth_failures_burst: int = Field(20, ge=1, description="requests without a valid key one address may send at once")
+
     # What a request may be (node/api/guard.py): bounded before a route reads it.
     body_max_bytes: int = Field(
         65_536, ge=4_096, description="the largest body of a transfer, a quote and every other POST but the two below"

@@ -63,6 +63,7 @@ class Refusal(StrEnum):
     INVALID_RULES = "invalid_rules"
     NOT_IN_REVIEW = "not_in_review"
     QUEUE_FULL = "queue_full"
+    RATE_LIMITED = "rate_limited"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     ISO_INVALID = "iso_invalid"
     ISO_UNSUPPORTED = "iso_unsupported"

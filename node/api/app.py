@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 
 from node.api import errors, openapi
 from node.api.guard import BodyLimits, Guard
+from node.api.ratelimit import RateLimits, RateSettings
 from node.api.routes import (
     admin,
     admin_queues,
@@ -107,7 +108,11 @@ def create_app(svc: Services | None, worker: Worker | None = None) -> FastAPI:
 
     app.openapi = described  # type: ignore[method-assign]
     if svc is not None:
-        app.add_middleware(Guard, services=svc, limits=body_limits(svc.settings))
+        s = svc.settings
+        rates = RateSettings(
+            s.rate_limit_key_per_s, s.rate_limit_key_burst, s.auth_failures_per_s, s.auth_failures_burst
+        )
+        app.add_middleware(Guard, services=svc, limits=body_limits(s), rates=RateLimits(rates))
     return app
 
 

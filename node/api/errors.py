@@ -67,6 +67,11 @@ CODES: dict[Refusal, tuple[int, str]] = {
     Refusal.NONCE_USED: (409, "another of your transfers used this nonce"),
     Refusal.NOT_CANCELLABLE: (409, "the transfer is past RECEIVED, or in a settlement cycle being sent"),
     Refusal.QUEUE_FULL: (429, "your bank has as many transfers waiting to settle as the node queues (`details`)"),
+    Refusal.RATE_LIMITED: (
+        429,
+        "too many requests: for this API key, or without a valid key from this address; wait the `Retry-After` "
+        "header's seconds (also `details.retry_after_s`)",
+    ),
     Refusal.BAD_CURSOR: (422, "the cursor is not one this API gave out"),
     # Quotes.
     Refusal.RATE_UNAVAILABLE: (422, "no fresh enough rate for the pair"),
@@ -172,6 +177,8 @@ def response(refused: Refused) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if status in (408, 413):
         headers["Connection"] = "close"  # the rest of the body is not read
+    if isinstance(refused.details, dict) and "retry_after_s" in refused.details:
+        headers["Retry-After"] = str(refused.details["retry_after_s"])
     return JSONResponse(body(refused.code, refused.message, refused.details), status, headers=headers)
 
 

@@ -4,9 +4,10 @@ A pure ASGI middleware, in front of FastAPI, because FastAPI reads and parses a 
 before it resolves the route's dependencies: authentication in a dependency came after the
 body was parsed, so anyone could make the node parse anything. Here, in this order:
 
-1. Under ``/v1`` the ``Authorization: Bearer <key>`` header must name a valid key (401
-   otherwise) before a byte of the body is read; the principal is kept in the request's state
-   for :func:`node.api.deps.principal`.
+1. Under ``/v1`` the caller must be within its rate limits (429 otherwise,
+   :mod:`node.api.ratelimit`) and the ``Authorization: Bearer <key>`` header must name a valid
+   key (401 otherwise) before a byte of the body is read; the principal is kept in the
+   request's state for :func:`node.api.deps.principal`.
 2. A body is read only up to its route's limit (413 at once when ``Content-Length`` says more,
    or as soon as a streamed body passes it) and within ``body_timeout_s`` (408): a client that
    sends slowly, or stops, does not hold the node.
@@ -37,7 +38,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from node.api.errors import response
-from node.auth import Principal, authenticate
+from node.api.ratelimit import RateLimits
+from node.auth import Principal, authenticate, hash_key
 from node.errors import Refusal, Refused
 
 if TYPE_CHECKING:
@@ -80,10 +82,11 @@ class BodyLimits:
 class Guard:
     """The ASGI middleware; ``services`` hold the store and the keys to authenticate against."""
 
-    def __init__(self, app: ASGIApp, services: Services, limits: BodyLimits) -> None:
+    def __init__(self, app: ASGIApp, services: Services, limits: BodyLimits, rates: RateLimits) -> None:
         self.app = app
         self.services = services
         self.limits = limits
+        self.rates = rates
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,8 +95,7 @@ class Guard:
         headers = Headers(scope=scope)
         try:
             if scope["path"].startswith(AUTHENTICATED_PREFIX):
-                key = _bearer(headers.get("authorization"))
-                who = await anyio.to_thread.run_sync(self._authenticate, key)
+                who = await self._admit(scope, headers)
                 scope.setdefault("state", {})[PRINCIPAL_STATE] = who
             body = await self._read_body(scope, headers, receive)
             if body is None:
@@ -108,6 +110,20 @@ class Guard:
             await response(refused)(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
+
+    async def _admit(self, scope: Scope, headers: Headers) -> Principal:
+        """The caller, within the rate limits: 429 before any look-up when over them, 401 for a bad key."""
+        address = str((scope.get("client") or ("unknown",))[0])
+        header = headers.get("authorization")
+        key_hash = hash_key(header or "")
+        self.rates.admit(key_hash, address)
+        try:
+            who = await anyio.to_thread.run_sync(self._authenticate, _bearer(header))
+        except Refused:
+            self.rates.failed(address)
+            raise
+        self.rates.succeeded(key_hash)
+        return who
 
     def _authenticate(self, key: str) -> Principal:
         svc = self.services

@@ -70,7 +70,7 @@ def document(router: APIRouter) -> APIRouter:
             continue
         codes: list[Refusal] = []
         if route.path.startswith("/v1"):
-            codes.append(Refusal.UNAUTHORIZED)
+            codes += [Refusal.UNAUTHORIZED, Refusal.RATE_LIMITED]
         if _role_checked(route):
             codes.append(Refusal.FORBIDDEN)
         if "POST" in (route.methods or ()):

@@ -73,6 +73,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "CORRIDOR_NODE_AUDITOR_API_KEY": AUDITOR,
         "CORRIDOR_NODE_LIQUIDITY_PROVIDER": "0x" + "ab" * 20,
         "CORRIDOR_NODE_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
+        "CORRIDOR_NODE_AUTH_FAILURES_PER_S": "0",  # each keyless request here must meet its own refusal, not a 429
     }
     env.pop("CORRIDOR_NODE_DATABASE_URL", None)
     log = data / "node.log"
