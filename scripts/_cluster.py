@@ -314,11 +314,13 @@ class FinalClock:
                 self.rises.append(time.monotonic())
                 last = count
 
-    def gap_around(self, at: float) -> float:
-        """From the last new FINAL before ``at`` to the first after it."""
-        before = max((t for t in self.rises if t <= at), default=at)
-        after = min((t for t in self.rises if t > at), default=time.monotonic())
-        return after - before
+    def longest_gap_around(self, start: float, end: float) -> float:
+        """The longest stretch without a new FINAL that overlaps ``start``..``end`` (a fault and its
+        recovery): from the last new FINAL before ``start`` to the first after ``end``."""
+        before = max((t for t in self.rises if t <= start), default=start)
+        after = min((t for t in self.rises if t > end), default=time.monotonic())
+        inside = [before, *(t for t in self.rises if start < t <= end), after]
+        return max(b - a for a, b in itertools.pairwise(inside))
 
     def longest_gap(self) -> float:
         return max((b - a for a, b in itertools.pairwise(self.rises)), default=0.0)
