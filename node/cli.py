@@ -105,3 +105,79 @@ def worker(
     runner.start()
     stop.wait()
     runner.stop()
+
+
+@app.command()
+def backup(
+    directory: Annotated[
+        str, typer.Option("--dir", help="where to write it (default CORRIDOR_NODE_BACKUP_DIR or <data_dir>/backups)")
+    ] = "",
+) -> None:
+    """Write a consistent backup of the store (SQLite's online backup; pg_dump for PostgreSQL) and its
+    manifest (time, schema revision, the watcher's checkpoint, transfers, SHA-256), while the node runs."""
+    from pathlib import Path
+
+    from node.config import load_settings
+    from node.ops.backups import backup as take
+    from node.store.db import Store
+    from settlement.errors import CorridorError
+
+    try:
+        settings = load_settings()
+        store = Store(settings.store_url)
+        manifest = take(store, Path(directory) if directory else settings.backups, settings.backup_retention)
+    except (CorridorError, OSError) as exc:
+        typer.echo(f"corridor node backup: {exc}", err=True)
+        raise typer.Exit(2) from None
+    where = Path(directory) if directory else settings.backups
+    typer.echo(
+        f"{where / manifest.file}: {manifest.transfers} transfers, checkpoint block {manifest.checkpoint_block}, "
+        f"{manifest.bytes} bytes, sha256 {manifest.sha256}"
+    )
+
+
+@app.command()
+def restore(
+    manifest: Annotated[str, typer.Argument(help="the backup's manifest (node-<time>.json)")],
+    force: Annotated[bool, typer.Option(help="replace a store that holds transfers")] = False,
+    recover: Annotated[
+        bool, typer.Option(help="then bring the store forward from the chain (needs CORRIDOR_RPC_URL)")
+    ] = True,
+) -> None:
+    """Restore the store from a backup (stop the node first), then recover from the chain what
+    happened after it: transfers the store knew move on as the chain says, and those accepted after
+    the backup that reached the chain are rebuilt from their transactions. Transfers accepted after
+    the backup that never reached the chain are lost with it: their banks resubmit them (their UETRs
+    answer 404; the same Idempotency-Key is safe)."""
+    from pathlib import Path
+
+    from node.config import load_settings
+    from node.ops.backups import recover as bring_forward
+    from node.ops.backups import restore as put_back
+    from node.store.db import Store
+    from settlement.chain.rpc import Rpc
+    from settlement.errors import CorridorError
+    from settlement.manifest import Manifest
+
+    try:
+        settings = load_settings()
+        restored = put_back(Path(manifest), settings.store_url, force)
+        typer.echo(f"restored {restored.file}: {restored.transfers} transfers, checkpoint {restored.checkpoint_block}")
+        if recover:
+            store = Store(settings.store_url)
+            with Rpc(settings.rpc_url) as rpc:
+                done = bring_forward(store, rpc, Manifest.load(settings.manifest), settings.final)
+            store.dispose()
+            typer.echo(
+                f"recovered from the chain to block {done.head} in {done.seconds:.1f} s: "
+                f"{len(done.recovered)} transfers rebuilt from their transactions, {done.moved} moved on"
+            )
+            for uetr in done.recovered:
+                typer.echo(f"  rebuilt {uetr}")
+            typer.echo(
+                f"transfers accepted after {restored.created_at} that are not found now never reached the chain: "
+                "their banks resubmit them"
+            )
+    except (CorridorError, OSError) as exc:
+        typer.echo(f"corridor node restore: {exc}", err=True)
+        raise typer.Exit(2) from None

@@ -104,6 +104,13 @@ class NodeSettings(BaseSettings):
     webhook_backoff_base_s: float = Field(1.0, gt=0)
     webhook_timeout_s: float = Field(5.0, gt=0, le=60)
 
+    # Backups (node/ops/backups.py): taken by the leading worker.
+    backup_dir: Path | None = Field(None, description="where backups go; default <data_dir>/backups")
+    backup_interval_s: float = Field(
+        0.0, ge=0, description="the leading worker takes a backup this often (0: only `corridor node backup`)"
+    )
+    backup_retention: int = Field(7, ge=1, le=10_000, description="backups kept; older ones are deleted")
+
     # Risk, reconciliation, the operator's key and webhook.
     risk_rules: Path | None = Field(None, description="a rules file loaded at start (refused whole if wrong)")
     reconcile_interval_s: float = Field(60.0, ge=0, description="store vs chain every so often; 0: only on demand")
@@ -136,6 +143,10 @@ class NodeSettings(BaseSettings):
             if defaults:
                 raise ValueError(f"set {', '.join(defaults)} to secrets of at least 24 characters outside the devnet")
         return self
+
+    @property
+    def backups(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"
 
     @property
     def final(self) -> Finality:

@@ -31,3 +31,6 @@ RECONCILIATION_MISMATCHES = Gauge(
     "corridor_reconciliation_mismatches", "Differences between the store and the chain found by the last run"
 )
 REVIEWS_PENDING = Gauge("corridor_reviews_pending", "Transfers held for the operator's review")
+BACKUP_AGE = Gauge(
+    "corridor_backup_age_seconds", "Seconds since the newest backup in the backup directory was taken; -1: none"
+)

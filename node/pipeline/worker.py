@@ -21,6 +21,7 @@ from node.chain.sender import SenderSettings, TxSender
 from node.chain.watcher import Watcher, WatcherSettings
 from node.idempotency import purge_expired
 from node.notify.webhooks import Deliverer, WebhookSettings
+from node.ops.backups import backup
 from node.ops.reconcile import reconcile
 from node.ops.rules import RulesInForce
 from node.ops.switches import Switches
@@ -91,6 +92,7 @@ class Worker:
         )
         self._next_reconcile_s = time.monotonic() + s.reconcile_interval_s
         self._next_purge_s = time.monotonic()
+        self._next_backup_s = time.monotonic()
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
 
@@ -129,14 +131,16 @@ class Worker:
 
     def start(self) -> None:
         self._stop.clear()
+        # The third loop runs even with reconciliation off: it also takes backups and deletes
+        # expired idempotency keys.
         self._threads = [
-            threading.Thread(target=self._loop, args=("pipeline", self._pipeline_round), daemon=True),
-            threading.Thread(target=self._loop, args=("webhooks", self._webhook_round), daemon=True),
-        ]
-        if self.svc.settings.reconcile_interval_s > 0:
-            self._threads.append(
-                threading.Thread(target=self._loop, args=("reconcile", self._reconcile_round), daemon=True)
+            threading.Thread(target=self._loop, args=(name, round_), daemon=True)
+            for name, round_ in (
+                ("pipeline", self._pipeline_round),
+                ("webhooks", self._webhook_round),
+                ("reconcile", self._reconcile_round),
             )
+        ]
         for t in self._threads:
             t.start()
 
@@ -160,16 +164,20 @@ class Worker:
         return self.leader and self.deliverer.tick() > 0
 
     def _reconcile_round(self) -> bool:
-        """Every ``reconcile_interval_s``, on the leader: the store against the chain; and once a
-        minute, expired idempotency keys deleted."""
+        """Every ``reconcile_interval_s``, on the leader: the store against the chain; every
+        ``backup_interval_s`` a backup; and once a minute, expired idempotency keys deleted."""
+        s = self.svc.settings
+        if self.leader and s.backup_interval_s and time.monotonic() >= self._next_backup_s:
+            self._next_backup_s = time.monotonic() + s.backup_interval_s
+            manifest = backup(self.svc.store, s.backups, s.backup_retention)
+            log.info("backup %s: %s transfers, block %s", manifest.file, manifest.transfers, manifest.checkpoint_block)
         if self.leader and time.monotonic() >= self._next_purge_s:
             self._next_purge_s = time.monotonic() + PURGE_INTERVAL_S
             with self.store.transaction() as session:
                 purge_expired(session, self.svc.settings.idempotency_ttl_s)
-        if not self.leader or time.monotonic() < self._next_reconcile_s:
+        if not self.leader or not s.reconcile_interval_s or time.monotonic() < self._next_reconcile_s:
             return False
         self._next_reconcile_s = time.monotonic() + self.svc.settings.reconcile_interval_s
-        s = self.svc.settings
         reconcile(self.store, s.rpc_url, self.svc.manifest, s.final, "schedule")
         return False
 

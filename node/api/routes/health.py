@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -9,9 +11,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
+from node import metrics as node_metrics
 from node.api.deps import ServicesDep
 from node.api.guard import JsonRoute
+from node.ops.backups import newest
 from node.transfers import chain_head
+from settlement.errors import CorridorError
 
 router = APIRouter(tags=["health"], route_class=JsonRoute)
 
@@ -48,6 +53,13 @@ def readyz(svc: ServicesDep) -> JSONResponse:
     checks["watcher_lag_blocks"] = lag
     checks["watcher_keeping_up"] = lag is not None and lag <= svc.settings.watcher_lag_max_blocks
     ready = bool(checks["store_writable"] and checks["chain_reachable"] and checks["watcher_keeping_up"])
+    interval = svc.settings.backup_interval_s
+    if interval:
+        age = backup_age_s(svc.settings.backups)
+        checks["backup_age_s"] = None if age is None else round(age, 1)
+        # Two intervals and a minute: one missed backup is a warning in the logs, two are not ready.
+        checks["backup_recent"] = age is not None and age <= 2 * interval + 60
+        ready = ready and checks["backup_recent"]
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
@@ -62,5 +74,18 @@ def readyz(svc: ServicesDep) -> JSONResponse:
         }
     },
 )
-def metrics() -> Response:
+def metrics(svc: ServicesDep) -> Response:
+    age = backup_age_s(svc.settings.backups)
+    node_metrics.BACKUP_AGE.set(-1 if age is None else age)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def backup_age_s(directory: Path) -> float | None:
+    """Seconds since the newest backup in ``directory`` was taken (None: there is none)."""
+    try:
+        manifest = newest(directory)
+    except CorridorError:
+        return None
+    if manifest is None:
+        return None
+    return (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(manifest.created_at)).total_seconds()
