@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -368,12 +368,12 @@ class Outcome:
     """The longest stretch without a new FINAL in the whole run."""
 
 
-def settle_and_check(cluster: Cluster, load: Load, timeout_s: float) -> Outcome:
+def settle_and_check(cluster: Cluster, accepted: Iterable[str], timeout_s: float) -> Outcome:
     """Wait until every accepted transfer is terminal (or ``timeout_s``), then check the store
     against the chain: each transfer terminal once, each instruction on chain once, one confirmed
     transaction per instruction and stage, reconciliation and the audit clean."""
     store = Store(cluster.store_url)
-    ids = set(load.accepted)
+    ids = set(accepted)
     deadline = time.monotonic() + timeout_s
     while True:
         with store.transaction(write=False) as s:

@@ -148,7 +148,7 @@ def failover(cluster: Cluster, args: argparse.Namespace) -> tuple[list[dict[str,
             rows.append(row)
             print(f"  {fault} {row['victim']}: {row['new_leader']} leads after {row['takeover_s']} s", flush=True)
         load.thread.join()
-        outcome = settle_and_check(cluster, load, args.timeout_s)
+        outcome = settle_and_check(cluster, load.accepted, args.timeout_s)
         for row in rows:
             at = row.pop("at")
             row["no_final_s"] = round(clock.longest_gap_around(at, at + row["takeover_s"] + RECOVERY_S), 1)
@@ -206,7 +206,7 @@ def kill9(cluster: Cluster, args: argparse.Namespace) -> tuple[list[dict[str, An
             rows.append({"kill": n + 1, "target": target, "restart_s": round(time.monotonic() - at, 1), "at": at})
             print(f"  kill {n + 1}: {target}, back in {rows[-1]['restart_s']} s", flush=True)
         load.thread.join()
-        outcome = settle_and_check(cluster, load, args.timeout_s)
+        outcome = settle_and_check(cluster, load.accepted, args.timeout_s)
         for row in rows:
             at = row.pop("at")
             row["next_final_s"] = round(min((t for t in clock.rises if t > at), default=float("nan")) - at, 1)
@@ -232,7 +232,7 @@ def reorgs(cluster: Cluster, args: argparse.Namespace) -> tuple[list[dict[str, A
             rpc.call("anvil_reorg", [depth, []])
             rows.append({"reorg": n + 1, "depth": depth, "head": head, "final_undone": final_undone(cluster, rpc)})
         load.thread.join()
-        outcome = settle_and_check(cluster, load, args.timeout_s)
+        outcome = settle_and_check(cluster, load.accepted, args.timeout_s)
         stepped = steps_back(cluster)
         undone = sum(r["final_undone"] for r in rows)
         if undone:
@@ -267,7 +267,7 @@ def rpc_faults(cluster: Cluster, args: argparse.Namespace) -> tuple[list[dict[st
                 rows.append(outage | {"at": at})
             load.thread.join()
             proxy.fault_rate = 0.0  # the checks read the chain through the node's export: no faults now
-            outcome = settle_and_check(cluster, load, args.timeout_s)
+            outcome = settle_and_check(cluster, load.accepted, args.timeout_s)
             for row in rows:
                 at = row.pop("at")
                 row["next_final_s"] = round(min((t for t in clock.rises if t > at), default=float("nan")) - at, 1)
