@@ -10,6 +10,12 @@ import typer
 app = typer.Typer(help="Run the Corridor node.", no_args_is_help=True, add_completion=False)
 
 
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request at INFO: the pipeline's JSON-RPC calls drowned the node's own lines.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
@@ -28,7 +34,7 @@ def serve(
     from node.services import build_services, operator_key, role_key
     from settlement.errors import CorridorError
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _logging(log_level)
     try:
         settings = load_settings()
         svc = build_services(settings)
@@ -85,7 +91,7 @@ def worker(
     from node.services import build_services, operator_key, role_key
     from settlement.errors import CorridorError
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _logging(log_level)
     try:
         settings = load_settings()
         svc = build_services(settings)

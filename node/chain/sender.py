@@ -277,9 +277,12 @@ class TxSender:
                     tx.status, tx.sent_at, tx.updated_at = TxStatus.SENT, at, at
             if not live:
                 return []
-            # Read the count before the receipts: a nonce counted as used here is in a block
-            # that the receipt lookups below will see, if the transaction is ours.
-            chain_nonce = int(self.w3.eth.get_transaction_count(self.address, "latest"))
+            # The count as of a block ``confirmations`` deep, read before the receipts: a nonce used
+            # there is in a block that no reorganisation shallower than that undoes, and that the
+            # receipt lookups below will see if the transaction is ours. (Counted at the head, a
+            # reorganisation between the count and the lookups made live transactions look dropped.)
+            deep = max(0, head - self.settings.confirmations + 1)
+            chain_nonce = int(self.w3.eth.get_transaction_count(self.address, deep))
             floor = functools.cache(self.fees)  # today's fees, read once a poll if a replacement needs them
             now = dt.datetime.now(dt.UTC)
             for tx in live:
