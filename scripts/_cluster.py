@@ -61,7 +61,18 @@ def store_url(kind: str, data: Path) -> Iterator[str]:
             ["scripts/test_postgres.sh", "start", str(pgdir)], cwd=ROOT, check=True, capture_output=True, text=True
         ).stdout
         server = out.strip().split("=", 1)[1]
-    name = f"corridor_faults_{uuid.uuid4().hex[:8]}"
+    try:
+        with postgres_database(server, "corridor_faults") as url:
+            yield url
+    finally:
+        if pgdir.exists():
+            subprocess.run(["scripts/test_postgres.sh", "stop", str(pgdir)], cwd=ROOT, check=False)
+
+
+@contextmanager
+def postgres_database(server: str, prefix: str) -> Iterator[str]:
+    """A database of its own on the PostgreSQL ``server`` (a URL), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
@@ -71,8 +82,6 @@ def store_url(kind: str, data: Path) -> Iterator[str]:
         with admin.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-        if pgdir.exists():
-            subprocess.run(["scripts/test_postgres.sh", "stop", str(pgdir)], cwd=ROOT, check=False)
 
 
 @dataclass

@@ -118,6 +118,8 @@ class Watcher:
             return head
         numbers = sorted(set(range(max(start, head - settings.window_blocks + 1), end + 1)) | {end})
         headers = dict(zip(numbers, self.rpc.blocks(numbers), strict=True))
+        if any(header is None for header in headers.values()):
+            return head  # the node named a head it does not serve yet (a lagging replica): read again next tick
         if tip is not None and start in headers and as_hex(headers[start]["parentHash"]) != tip.hash:
             self._rollback()
             return head

@@ -15,6 +15,8 @@ import logging
 import os
 import threading
 import time
+import traceback
+from pathlib import Path
 
 from node import metrics
 from node.chain.sender import SenderSettings, TxSender
@@ -198,7 +200,14 @@ class Worker:
             except Exception as exc:  # retried: the work is in the store
                 metrics.WORKER_ERRORS.labels(name).inc()
                 wait = min(max(wait, interval) * 2, BACKOFF_MAX_S)
+                where = traceback.extract_tb(exc.__traceback__)[-1]
                 log.warning(
-                    "%s round failed (retrying in %.1f s): %s: %s", name, wait, type(exc).__name__, str(exc)[:300]
+                    "%s round failed (retrying in %.1f s): %s: %s (at %s:%s)",
+                    name,
+                    wait,
+                    type(exc).__name__,
+                    str(exc)[:300],
+                    Path(where.filename).name,
+                    where.lineno,
                 )
             self._stop.wait(wait)
