@@ -242,6 +242,7 @@ class Load:
         self.refused: Counter[str] = Counter()
         self.server_errors = 0
         self.unreachable = 0
+        self.rate_limited = 0
         self._nonces = {bic: itertools.count() for bic, *_ in ROUTES}
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -286,10 +287,13 @@ class Load:
                     self.unreachable += 1
             except NodeError as exc:
                 with self._lock:
-                    if exc.status < 500:
+                    if exc.status == 429 and exc.code == "rate_limited":
+                        self.rate_limited += 1  # as a bank does: wait as told, send again
+                    elif exc.status < 500:
                         self.refused[exc.code] += 1
                         return
-                    self.server_errors += 1
+                    else:
+                        self.server_errors += 1
             else:
                 with self._lock:
                     self.accepted[body["instruction"]["id"]] = started

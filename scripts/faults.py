@@ -9,6 +9,8 @@
             and started again at once. Per kill: the restart time and the time to the next FINAL.
   reorgs    ``anvil_reorg`` of a random depth up to ``--depth-max`` every few seconds, with k one
             deeper; after each, every FINAL transfer's settlement must be where the node said.
+  keys      ``--transfers`` requests with wrong API keys from one address while a bank works: the
+            flood meets 429 (rate_limited, Retry-After), the bank's latency is compared with alone.
   rpc       the node reaches the chain through a proxy (``tests/faults/rpc_proxy.py``) that
             faults ``--fault-rate`` of its calls (drops, resets, delays past the client's timeout,
             5xx, truncated bodies, a lagging head, logs answered empty), and the devnet is
@@ -33,8 +35,12 @@ import signal
 import sys
 import tempfile
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -59,8 +65,9 @@ RECOVERY_S = 10.0
 DEFAULTS: dict[str, dict[str, Any]] = {
     "failover": {"transfers": 2000, "rate": 12.0, "faults": 6, "every_s": 12.0, "store": "postgresql"},
     "kill9": {"transfers": 1000, "rate": 5.0, "faults": 20, "every_s": 4.0, "store": "sqlite"},
-    "reorgs": {"transfers": 1000, "rate": 10.0, "faults": 50, "every_s": 2.0, "store": "sqlite"},
+    "reorgs": {"transfers": 1000, "rate": 8.0, "faults": 50, "every_s": 2.0, "store": "sqlite"},
     "rpc": {"transfers": 2000, "rate": 20.0, "faults": 0, "every_s": 0.0, "store": "sqlite"},
+    "keys": {"transfers": 1000, "rate": 10.0, "faults": 0, "every_s": 0.0, "store": "sqlite"},
 }
 
 
@@ -70,11 +77,16 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) is None:
             setattr(args, name, value)
     random.seed(args.seed)
-    campaign = {"failover": failover, "kill9": kill9, "reorgs": reorgs, "rpc": rpc_faults}[args.campaign]
+    campaign = {"failover": failover, "kill9": kill9, "reorgs": reorgs, "rpc": rpc_faults, "keys": key_flood}[
+        args.campaign
+    ]
     with tempfile.TemporaryDirectory(prefix=f"corridor-{args.campaign}-") as tmp:
         data = Path(args.keep or tmp)
         data.mkdir(parents=True, exist_ok=True)
-        with Devnet(block_time_s=1, state_dir=data / "devnet") as devnet, store_url(args.store, data) as url:
+        # Only the rpc campaign stops and restarts the devnet from its saved state; anvil's periodic
+        # state dumps are left out elsewhere.
+        saved = data / "devnet" if args.campaign == "rpc" else None
+        with Devnet(block_time_s=1, state_dir=saved) as devnet, store_url(args.store, data) as url:
             started = time.monotonic()
             rows, outcome, load = campaign(Cluster(devnet, data, url, _settings(args)), args)
             duration = time.monotonic() - started
@@ -95,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--depth-max", type=int, default=6, help="deepest reorganisation (reorgs; k is one more)")
     p.add_argument("--fault-rate", type=float, default=0.1, help="share of the node's JSON-RPC calls faulted (rpc)")
     p.add_argument("--outage-s", type=float, default=10.0, help="the devnet stopped this long, once (rpc)")
+    p.add_argument("--flooders", type=int, default=4, help="threads sending wrong API keys (keys)")
     p.add_argument("--lease-s", type=float, default=10.0, help="the pipeline lease (CORRIDOR_NODE_LEASE_TTL_S)")
     p.add_argument("--apis", type=int, default=2, help="API replicas (failover; kill9 runs one)")
     p.add_argument("--workers", type=int, default=2, help="workers (failover; kill9 runs one)")
@@ -123,14 +136,17 @@ def _settings(args: argparse.Namespace) -> dict[str, str]:
     return settings
 
 
-def _start(cluster: Cluster, apis: int, workers: int, args: argparse.Namespace) -> tuple[FinalClock, Load]:
+def _start(
+    cluster: Cluster, apis: int, workers: int, args: argparse.Namespace, load: bool = True
+) -> tuple[FinalClock, Load]:
     cluster.deploy()
     for _ in range(apis):
         cluster.add("api")
     for _ in range(workers):
         cluster.add("worker")
     leader(cluster, args.lease_s * 3)
-    return FinalClock(cluster.store_url), Load(cluster, args.transfers, args.rate).start()
+    sending = Load(cluster, args.transfers if load else 0, args.rate)
+    return FinalClock(cluster.store_url), sending.start()
 
 
 def failover(cluster: Cluster, args: argparse.Namespace) -> tuple[list[dict[str, Any]], Outcome, Load]:
@@ -280,6 +296,55 @@ def rpc_faults(cluster: Cluster, args: argparse.Namespace) -> tuple[list[dict[st
     return rows, outcome, load
 
 
+def key_flood(cluster: Cluster, args: argparse.Namespace) -> tuple[list[dict[str, Any]], Outcome, Load]:
+    """``--transfers`` requests with wrong API keys from one address (``--flooders`` threads), while a
+    bank sends signed transfers at ``--rate``: the flood meets 429, the bank's latency is compared
+    with its latency alone, and everything the bank sent must settle."""
+    clock, load = _start(cluster, 1, 1, args, load=False)
+    api = cluster.apis()[0]
+    url = f"http://127.0.0.1:{api.port}/v1/transfers"
+    bank = cluster.keys["FATLUS33"]
+    try:
+        _latencies(url, cluster.keys["RHNLDEFF"], 1)  # both banks' keys known good before the flood
+        alone = _latencies(url, bank, 200)
+        answers: Counter[int] = Counter()
+        with ThreadPoolExecutor(args.flooders) as pool:
+            flood = pool.map(lambda n: _status(url, f"cor_wrong_{n}"), range(args.transfers))
+            during = _latencies(url, bank, 200)
+            answers.update(flood)
+        load = Load(cluster, 50, args.rate).start()
+        load.thread.join()
+        outcome = settle_and_check(cluster, load.accepted, args.timeout_s)
+        outcome.longest_no_final_s = round(clock.longest_gap(), 1)
+    finally:
+        clock.stop()
+        cluster.stop_all()
+    rows = [{"answer": status, "requests": n, "of": args.transfers} for status, n in sorted(answers.items())] + [
+        {"bank_latency": "alone", "p50_ms": _ms(alone, 0.5), "p99_ms": _ms(alone, 0.99)},
+        {"bank_latency": "during the flood", "p50_ms": _ms(during, 0.5), "p99_ms": _ms(during, 0.99)},
+        {"bank_latency": "ratio", "p50_ms": round(_ms(during, 0.5) / _ms(alone, 0.5), 2)},
+    ]
+    return rows, outcome, load
+
+
+def _latencies(url: str, key: str, count: int) -> list[float]:
+    out = []
+    with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
+        for _ in range(count):
+            started = time.perf_counter()
+            assert http.get(url, params={"limit": 1}).status_code == 200
+            out.append(time.perf_counter() - started)
+    return sorted(out)
+
+
+def _status(url: str, key: str) -> int:
+    return httpx.get(url, headers={"Authorization": f"Bearer {key}"}, timeout=30).status_code
+
+
+def _ms(sorted_s: list[float], q: float) -> float:
+    return round(1000 * sorted_s[int(q * (len(sorted_s) - 1))], 1)
+
+
 def _summary(
     args: argparse.Namespace, rows: list[dict[str, Any]], outcome: Outcome, load: Load, duration: float
 ) -> dict[str, Any]:
@@ -299,6 +364,7 @@ def _summary(
         "responses_5xx": load.server_errors,
         "refused": dict(load.refused),
         "unreachable_retried": load.unreachable,
+        "rate_limited_retried": load.rate_limited,
     }
 
 
