@@ -351,7 +351,7 @@ def _summary(
     gaps = [r.get("no_final_s", r.get("next_final_s", 0.0)) for r in rows]
     return {
         "load": f"{args.transfers} at {args.rate:g}/s",
-        "faults": sum(int(r.get("injected", 1)) for r in rows),
+        "faults": sum(int(r.get("injected", 1)) for r in rows if "bank_latency" not in r),
         "duration_s": round(duration, 1),
         "accepted": outcome.accepted,
         "terminal": outcome.terminal,
