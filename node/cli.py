@@ -119,8 +119,11 @@ def backup(
         str, typer.Option("--dir", help="where to write it (default CORRIDOR_NODE_BACKUP_DIR or <data_dir>/backups)")
     ] = "",
 ) -> None:
-    """Write a consistent backup of the store (SQLite's online backup; pg_dump for PostgreSQL) and its
-    manifest (time, schema revision, the watcher's checkpoint, transfers, SHA-256), while the node runs."""
+    """Back the store up while the node runs, with a manifest beside it.
+
+    SQLite's online backup, or pg_dump for PostgreSQL; the manifest says when, the schema revision,
+    the watcher's checkpoint, how many transfers, the size and the SHA-256.
+    """
     from pathlib import Path
 
     from node.config import load_settings
@@ -150,11 +153,13 @@ def restore(
         bool, typer.Option(help="then bring the store forward from the chain (needs CORRIDOR_RPC_URL)")
     ] = True,
 ) -> None:
-    """Restore the store from a backup (stop the node first), then recover from the chain what
-    happened after it: transfers the store knew move on as the chain says, and those accepted after
-    the backup that reached the chain are rebuilt from their transactions. Transfers accepted after
-    the backup that never reached the chain are lost with it: their banks resubmit them (their UETRs
-    answer 404; the same Idempotency-Key is safe)."""
+    """Restore the store from a backup (node stopped), then recover from the chain what came after.
+
+    Transfers the store knew move on as the chain says, and those accepted after the backup that
+    reached the chain are rebuilt from their transactions. Transfers accepted after the backup that
+    never reached the chain are lost with it: their banks resubmit them (their UETRs answer 404; the
+    same Idempotency-Key is safe).
+    """
     from pathlib import Path
 
     from node.config import load_settings
