@@ -335,6 +335,10 @@ class FinalClock:
         inside = [before, *(t for t in self.rises if start < t <= end), after]
         return max(b - a for a, b in itertools.pairwise(inside))
 
+    def next_after(self, at: float) -> float:
+        """Seconds from ``at`` (a fault) to the next new FINAL (nan: none came)."""
+        return round(min((t for t in self.rises if t > at), default=float("nan")) - at, 1)
+
     def longest_gap(self) -> float:
         return max((b - a for a, b in itertools.pairwise(self.rises)), default=0.0)
 

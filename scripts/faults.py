@@ -225,7 +225,7 @@ def kill9(cluster: Cluster, args: argparse.Namespace) -> tuple[list[dict[str, An
         outcome = settle_and_check(cluster, load.accepted, args.timeout_s)
         for row in rows:
             at = row.pop("at")
-            row["next_final_s"] = round(min((t for t in clock.rises if t > at), default=float("nan")) - at, 1)
+            row["next_final_s"] = clock.next_after(at)
         outcome.longest_no_final_s = round(clock.longest_gap(), 1)
     finally:
         clock.stop()
@@ -286,7 +286,7 @@ def rpc_faults(cluster: Cluster, args: argparse.Namespace) -> tuple[list[dict[st
             outcome = settle_and_check(cluster, load.accepted, args.timeout_s)
             for row in rows:
                 at = row.pop("at")
-                row["next_final_s"] = round(min((t for t in clock.rises if t > at), default=float("nan")) - at, 1)
+                row["next_final_s"] = clock.next_after(at)
             calls = proxy.calls
             rows += [{"fault": kind, "injected": n, "of_calls": calls} for kind, n in sorted(proxy.counts.items())]
             outcome.longest_no_final_s = round(clock.longest_gap(), 1)
