@@ -26,6 +26,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 15
+MINER_SETTLE_S = 0.3
+"""After pausing anvil's interval miner, long enough for a block it is mining to be stored."""
+
+
+class DevnetError(RuntimeError):
+    """The devnet refused a call or is not in the state the call should have left it in."""
 
 
 def anvil_binary() -> str:
@@ -128,7 +134,49 @@ class Devnet:
         if not fast and self.block_time_s:
             calls = [("evm_setAutomine", [False]), ("evm_setIntervalMining", [int(self.block_time_s)])]
         for method, params in calls:
-            httpx.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, timeout=5)
+            self._rpc(method, params)
+
+    def _rpc(self, method: str, params: list[object]) -> object:
+        reply = httpx.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, timeout=10)
+        answer = reply.json()
+        if "error" in answer:
+            raise DevnetError(f"{method}{tuple(params)!r}: {answer['error']}")
+        return answer.get("result")
+
+    def _block(self, tag: str | int) -> dict[str, str]:
+        block = self._rpc("eth_getBlockByNumber", [tag if isinstance(tag, str) else hex(tag), False])
+        if not isinstance(block, dict):
+            raise DevnetError(f"block {tag} is missing")
+        return block
+
+    def reorg(self, depth: int) -> int:
+        """Replace the last ``depth`` blocks with as many empty ones (``anvil_reorg``); return the head.
+
+        anvil's interval miner runs beside the reorganisation without a lock between them: a block
+        mined while the reorganisation unwinds lands on the old head, and the chain is left with a
+        gap and a state that no longer follows its blocks (seen as blocks missing by number and
+        the vault's counters jumping). So the miner is paused for the reorganisation, a block in
+        flight is let finish, and the chain is checked to link from the common ancestor to the head.
+        """
+        if self.block_time_s:
+            self._rpc("evm_setIntervalMining", [0])
+            time.sleep(MINER_SETTLE_S)
+        try:
+            head = int(self._block("latest")["number"], 16)
+            common = self._block(head - depth)["hash"]
+            self._rpc("anvil_reorg", [depth, []])
+            parent = common
+            for number in range(head - depth + 1, head + 1):
+                block = self._block(number)
+                if block["parentHash"] != parent:
+                    raise DevnetError(f"after a reorganisation of depth {depth} block {number} does not link")
+                parent = block["hash"]
+            if int(self._block("latest")["number"], 16) != head:
+                raise DevnetError(f"a reorganisation of depth {depth} at block {head} moved the head")
+            return head
+        finally:
+            if self.block_time_s:
+                self._rpc("evm_setIntervalMining", [int(self.block_time_s)])
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -65,7 +65,7 @@ RECOVERY_S = 10.0
 DEFAULTS: dict[str, dict[str, Any]] = {
     "failover": {"transfers": 2000, "rate": 12.0, "faults": 6, "every_s": 12.0, "store": "postgresql"},
     "kill9": {"transfers": 1000, "rate": 5.0, "faults": 20, "every_s": 4.0, "store": "sqlite"},
-    "reorgs": {"transfers": 1000, "rate": 8.0, "faults": 50, "every_s": 2.0, "store": "sqlite"},
+    "reorgs": {"transfers": 1000, "rate": 8.0, "faults": 50, "every_s": 1.6, "store": "sqlite"},
     "rpc": {"transfers": 2000, "rate": 20.0, "faults": 0, "every_s": 0.0, "store": "sqlite"},
     "keys": {"transfers": 1000, "rate": 10.0, "faults": 0, "every_s": 0.0, "store": "sqlite"},
 }
@@ -244,8 +244,7 @@ def reorgs(cluster: Cluster, args: argparse.Namespace) -> tuple[list[dict[str, A
             if load.done.wait(args.every_s * random.uniform(0.5, 1.5)):
                 break
             depth = random.randint(1, args.depth_max)
-            head = rpc.block_number()
-            rpc.call("anvil_reorg", [depth, []])
+            head = cluster.devnet.reorg(depth)
             rows.append({"reorg": n + 1, "depth": depth, "head": head, "final_undone": final_undone(cluster, rpc)})
         load.thread.join()
         outcome = settle_and_check(cluster, load.accepted, args.timeout_s)
