@@ -111,6 +111,10 @@ class NodeSettings(BaseSettings):
     )
     backup_retention: int = Field(7, ge=1, le=10_000, description="backups kept; older ones are deleted")
 
+    # The console (node/console/): signed in with the operator's or the auditor's API key.
+    console: bool = Field(True, description="serve the operator's and auditor's console at /console")
+    console_session_s: int = Field(8 * 3600, ge=60, le=7 * 86400, description="a console session lasts this long")
+
     # Risk, reconciliation, the operator's key and webhook.
     risk_rules: Path | None = Field(None, description="a rules file loaded at start (refused whole if wrong)")
     reconcile_interval_s: float = Field(60.0, ge=0, description="store vs chain every so often; 0: only on demand")

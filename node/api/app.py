@@ -28,6 +28,7 @@ from node.api.routes import (
     webhooks,
 )
 from node.config import NodeSettings
+from node.console import routes as console
 from node.services import Services
 
 if TYPE_CHECKING:
@@ -112,7 +113,10 @@ def create_app(svc: Services | None, worker: Worker | None = None) -> FastAPI:
         rates = RateSettings(
             s.rate_limit_key_per_s, s.rate_limit_key_burst, s.auth_failures_per_s, s.auth_failures_burst
         )
-        app.add_middleware(Guard, services=svc, limits=body_limits(s), rates=RateLimits(rates))
+        app.state.rate_limits = RateLimits(rates)
+        app.add_middleware(Guard, services=svc, limits=body_limits(s), rates=app.state.rate_limits)
+        if s.console:
+            console.install(app, svc)
     return app
 
 

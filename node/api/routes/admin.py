@@ -4,13 +4,11 @@ same prefix). Every change is written to the audit log."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from node.api.deps import IdempotencyKey, Operator, RawBody, ServicesDep
@@ -18,13 +16,11 @@ from node.api.guard import JsonRoute
 from node.api.openapi import responses
 from node.api.routes._idempotent import run_post
 from node.api.schemas import Address, BankPublic, CurrencyCode
-from node.errors import Refusal, Refused
+from node.errors import Refusal
 from node.ops import audit_log, directory
-from node.store.models import Bank, NetworkState
+from node.ops.actions import OPERATOR, set_frozen, set_paused
+from node.store.models import Bank
 from settlement.identifiers import BIC_PATTERN
-
-OPERATOR = "operator"
-"""The actor the audit log names for the operator's API key."""
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=JsonRoute)
 
@@ -104,13 +100,7 @@ class NetworkPaused(BaseModel):
 def freeze(
     bic: str, body: Switch, svc: ServicesDep, who: Operator, request: Request, raw: RawBody, key: IdempotencyKey = None
 ) -> JSONResponse:
-    def work(session: Session) -> dict[str, Any]:
-        bank = bank_by_bic(session, bic)
-        bank.frozen = body.value
-        audit_log.append(session, OPERATOR, "bank.frozen" if body.value else "bank.unfrozen", f"bank:{bic}", {})
-        return _frozen(bank)
-
-    return run_post(svc, who, request, raw, key, 200, work)
+    return run_post(svc, who, request, raw, key, 200, lambda session: _frozen(set_frozen(session, bic, body.value)))
 
 
 @router.post(
@@ -126,20 +116,10 @@ def pause(
     body: Switch, svc: ServicesDep, who: Operator, request: Request, raw: RawBody, key: IdempotencyKey = None
 ) -> JSONResponse:
     def work(session: Session) -> dict[str, Any]:
-        state = session.get(NetworkState, 1)
-        assert state is not None, "the initial migration creates the row"
-        state.paused, state.updated_at = body.value, dt.datetime.now(dt.UTC)
-        audit_log.append(session, OPERATOR, "network.paused" if body.value else "network.resumed", "network", {})
+        state = set_paused(session, body.value)
         return NetworkPaused(paused=state.paused, paused_on_chain=state.paused_on_chain).model_dump(mode="json")
 
     return run_post(svc, who, request, raw, key, 200, work)
-
-
-def bank_by_bic(session: Session, bic: str) -> Bank:
-    bank = session.execute(select(Bank).where(Bank.bic == bic)).scalar_one_or_none()
-    if bank is None:
-        raise Refused(Refusal.NOT_FOUND, f"no bank {bic}")
-    return bank
 
 
 def _frozen(bank: Bank) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,20 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from node import transfers, transitions
 from node.api import views
 from node.api.deps import IdempotencyKey, Operator, RawBody, ReadSession, ServicesDep
 from node.api.guard import JsonRoute
 from node.api.openapi import responses
 from node.api.routes._idempotent import run_post
-from node.api.routes.admin import OPERATOR
 from node.api.schemas import TransferPublic
-from node.auth import Principal, Role
-from node.errors import Refusal, Refused
-from node.ops import audit_log
+from node.errors import Refusal
+from node.ops.actions import decide_review
 from node.store.models import Transfer
-from settlement.lifecycle import ReasonCode, ReviewState
-from settlement.lifecycle import TransferStatus as S
+from settlement.lifecycle import ReviewState
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=JsonRoute)
 
@@ -88,20 +83,5 @@ def reject(
     )
 
 
-def _decide(session: Session, transfer_id: str, decision: str, note: str) -> dict[str, Any]:
-    t = transfers.get_visible(session, Principal(Role.OPERATOR), transfer_id)
-    t = transitions.lock_for_update(session, [t.id])[t.id]
-    if t.review != ReviewState.PENDING:
-        raise Refused(
-            Refusal.NOT_IN_REVIEW, f"transfer {t.id} is not waiting for review (review: {t.review or 'never held'})"
-        )
-    now = dt.datetime.now(dt.UTC)
-    t.review, t.reviewed_at = decision, now
-    why = f"review {decision} by the operator" + (f": {note}" if note else "")
-    t.review_reason = f"{t.review_reason}; {why}"
-    audit_log.append(session, OPERATOR, f"review.{decision}", f"transfer:{t.id}", {"note": note, "status": t.status})
-    if decision is ReviewState.REJECTED and t.status == S.RECEIVED.value and t.batch_id is None:
-        transitions.transition(session, t, S.REJECTED, why, code=ReasonCode.REVIEW_REJECTED, actor=OPERATOR)
-    else:
-        t.status_reason, t.status_code, t.updated_at = why, f"review_{decision}", now
-    return views.transfer_public(t).model_dump(mode="json")
+def _decide(session: Session, transfer_id: str, decision: ReviewState, note: str) -> dict[str, Any]:
+    return views.transfer_public(decide_review(session, transfer_id, decision, note)).model_dump(mode="json")

@@ -17,8 +17,8 @@ from node.api.deps import IdempotencyKey, Operator, RawBody, ReadSession, Servic
 from node.api.guard import JsonRoute
 from node.api.openapi import responses
 from node.api.routes._idempotent import run_post
-from node.api.routes.admin import OPERATOR, bank_by_bic
 from node.errors import Refusal, Refused
+from node.ops.actions import OPERATOR, bank_by_bic
 from node.ops.rules import store_rules
 from node.services import Services
 from node.store.models import RiskRulesVersion
