@@ -108,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fault-rate", type=float, default=0.1, help="share of the node's JSON-RPC calls faulted (rpc)")
     p.add_argument("--outage-s", type=float, default=10.0, help="the devnet stopped this long, once (rpc)")
     p.add_argument("--flooders", type=int, default=4, help="threads sending wrong API keys (keys)")
+    p.add_argument(
+        "--no-rate-limits", action="store_true", help="the node's rate limits off, to compare with them on (keys)"
+    )
     p.add_argument("--lease-s", type=float, default=10.0, help="the pipeline lease (CORRIDOR_NODE_LEASE_TTL_S)")
     p.add_argument("--apis", type=int, default=2, help="API replicas (failover; kill9 runs one)")
     p.add_argument("--workers", type=int, default=2, help="workers (failover; kill9 runs one)")
@@ -131,6 +134,8 @@ def _defaults(name: str) -> str:
 
 def _settings(args: argparse.Namespace) -> dict[str, str]:
     settings = {"CORRIDOR_NODE_LEASE_TTL_S": str(args.lease_s), "CORRIDOR_NODE_RECONCILE_INTERVAL_S": "0"}
+    if args.no_rate_limits:
+        settings |= {"CORRIDOR_NODE_RATE_LIMIT_KEY_PER_S": "0", "CORRIDOR_NODE_AUTH_FAILURES_PER_S": "0"}
     if args.campaign == "reorgs":  # k deeper than any reorganisation: FINAL must never be undone
         settings["CORRIDOR_NODE_CONFIRMATIONS"] = str(args.depth_max + 1)
     return settings

@@ -24,7 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
-from node.auth import Role
+from node.auth import Role, hash_key
 from node.console import fmt, read
 from node.console.session import COOKIE, ConsoleSession, SessionKeys, csrf_matches
 from node.errors import Refusal, Refused
@@ -162,21 +162,24 @@ def login_page(request: Request, next: str = PREFIX) -> HTMLResponse:  # noqa: A
 @router.post("/login")
 async def login(request: Request) -> Response:
     console = _console(request)
-    form = await _form(request)
+    try:
+        form = await _form(request)
+    except Refused as refused:
+        return console.render("login.html", request, None, 415, next=PREFIX, error=refused.message)
+    after, key = _local(form.get("next", PREFIX)), form.get("key", "")
     address = str(request.client.host if request.client else "unknown")
     limits = request.app.state.rate_limits
-    try:
-        limits.admit("console-login", address)
+    try:  # the API's limits: a key tried too fast, or an address that has spent its failed attempts
+        limits.admit(hash_key(key), address)
     except Refused as refused:
-        return console.render(
-            "login.html", request, None, 429, next=_local(form.get("next", "")), error=refused.message
-        )
-    who = console.keys.sign_in(form.get("key", ""))
+        return console.render("login.html", request, None, 429, next=after, error=refused.message)
+    who = console.keys.sign_in(key)
     if who is None:
         limits.failed(address)
         error = "that key is not the operator's or the auditor's"
-        return console.render("login.html", request, None, 401, next=_local(form.get("next", "")), error=error)
-    response = RedirectResponse(_local(form.get("next", PREFIX)), status_code=303, headers=_HEADERS)
+        return console.render("login.html", request, None, 401, next=after, error=error)
+    limits.succeeded(hash_key(key))
+    response = RedirectResponse(after, status_code=303, headers=_HEADERS)
     response.set_cookie(
         COOKIE,
         console.keys.cookie(who),
@@ -395,9 +398,9 @@ def _carry_out(console: Console, action: str, subject: str, reason: str) -> str:
             t = actions.decide_review(session, subject, decision, reason, actions.Via.CONSOLE)
             return f"{PREFIX}/transfers/{t.id}"
         if action in ("freeze", "unfreeze"):
-            actions.set_frozen(session, subject, action == "freeze", actions.Via.CONSOLE)
+            actions.set_frozen(session, subject, action == "freeze", actions.Via.CONSOLE, reason)
             return f"{PREFIX}/liquidity"
-        actions.set_paused(session, action == "pause", actions.Via.CONSOLE)
+        actions.set_paused(session, action == "pause", actions.Via.CONSOLE, reason)
         return PREFIX
 
 

@@ -32,9 +32,10 @@ class Via(StrEnum):
     CONSOLE = "console"
 
 
-def _detail(via: Via) -> dict[str, str]:
-    # The API's entries keep the shape they always had; the console's say where they came from.
-    return {} if via is Via.API else {"via": via.value}
+def _detail(via: Via, reason: str = "") -> dict[str, str]:
+    # The API's entries keep the shape they always had; the console's say where they came from and why.
+    detail = {} if via is Via.API else {"via": via.value}
+    return detail | ({"reason": reason} if reason else {})
 
 
 def bank_by_bic(session: Session, bic: str) -> Bank:
@@ -44,20 +45,22 @@ def bank_by_bic(session: Session, bic: str) -> Bank:
     return bank
 
 
-def set_frozen(session: Session, bic: str, frozen: bool, via: Via = Via.API) -> Bank:
+def set_frozen(session: Session, bic: str, frozen: bool, via: Via = Via.API, reason: str = "") -> Bank:
     """Freeze or unfreeze a bank off chain at once; the worker then sends the vault's ``setFrozen``."""
     bank = bank_by_bic(session, bic)
     bank.frozen = frozen
-    audit_log.append(session, OPERATOR, "bank.frozen" if frozen else "bank.unfrozen", f"bank:{bic}", _detail(via))
+    action = "bank.frozen" if frozen else "bank.unfrozen"
+    audit_log.append(session, OPERATOR, action, f"bank:{bic}", _detail(via, reason))
     return bank
 
 
-def set_paused(session: Session, paused: bool, via: Via = Via.API) -> NetworkState:
+def set_paused(session: Session, paused: bool, via: Via = Via.API, reason: str = "") -> NetworkState:
     """Pause or resume the network off chain at once; the worker then sends the vault's ``setPaused``."""
     state = session.get(NetworkState, 1)
     assert state is not None, "the initial migration creates the row"
     state.paused, state.updated_at = paused, dt.datetime.now(dt.UTC)
-    audit_log.append(session, OPERATOR, "network.paused" if paused else "network.resumed", "network", _detail(via))
+    action = "network.paused" if paused else "network.resumed"
+    audit_log.append(session, OPERATOR, action, "network", _detail(via, reason))
     return state
 
 
