@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from node.config import DEVNET_AUDITOR_API_KEY, DEVNET_OPERATOR_API_KEY
 from scripts._serve import serve_node, stop
 from scripts.devnet import Devnet
 from scripts.network import build_network, onboard_node
@@ -83,6 +85,9 @@ def main() -> int:
         print(f"\nvault {network.manifest.vault} on chain {network.manifest.chain_id}")
         print(f"manifest:          {manifest}")
         print(f"node API:          {api_url}  (OpenAPI: {api_url}/docs; log: {args.data_dir / 'node.log'})")
+        print(f"console:           {api_url}/console  (operators and auditors, in a browser)")
+        print(f"                   sign in with the operator's API key {_key('OPERATOR', DEVNET_OPERATOR_API_KEY)!r}")
+        print(f"                   or the auditor's {_key('AUDITOR', DEVNET_AUDITOR_API_KEY)!r} (it reads, never acts)")
         print(f"demo credentials:  {banks_file}  (API keys and signing keys of the demo banks)")
         print(f"                   {credentials}  (development keys: never use them elsewhere)")
         print("participants:")
@@ -137,6 +142,11 @@ def write_bank_credentials(data_dir: Path, network: object, api_url: str, store_
         )
     path.write_text(json.dumps({"url": api_url, "banks": banks}, indent=2) + "\n")
     return path
+
+
+def _key(role: str, devnet_default: str) -> str:
+    """The key the node was started with: the environment's, else the devnet's well-known one."""
+    return os.environ.get(f"CORRIDOR_NODE_{role}_API_KEY", devnet_default)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,13 @@ answer rather than failing), so the console stays up when the chain is not.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from eth_abi.abi import decode, encode
 from eth_utils.abi import function_signature_to_4byte_selector as selector
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from node.pipeline.lease import PIPELINE as LEASE_NAME
@@ -85,9 +85,15 @@ class Overview:
         return None if self.chain_head is None or self.watcher_block is None else self.chain_head - self.watcher_block
 
 
-def _buckets(times: list[dt.datetime], start: dt.datetime) -> list[tuple[dt.datetime, int]]:
-    counts = Counter(int((t - start) / BUCKET) for t in times if t >= start)
-    return [(start + i * BUCKET, counts.get(i, 0)) for i in range(int(HOUR / BUCKET))]
+def _per_bucket(session: Session, column: Any, start: dt.datetime, *where: Any) -> list[tuple[dt.datetime, int]]:
+    """Rows per ``BUCKET`` of ``column`` from ``start`` on, counted by the database in one pass."""
+    edges = [start + i * BUCKET for i in range(int(HOUR / BUCKET) + 1)]
+    sums = [
+        func.coalesce(func.sum(case((and_(column >= lo, column < hi), 1), else_=0)), 0)
+        for lo, hi in zip(edges, edges[1:], strict=False)
+    ]
+    row = session.execute(select(*sums).where(column >= start, *where)).one()
+    return [(lo, int(n)) for lo, n in zip(edges, row, strict=False)]
 
 
 def _percentile(sorted_values: list[float], share: float) -> float | None:
@@ -101,22 +107,21 @@ def overview(session: Session, rpc: Rpc | None, finality: str, confirmations: in
     start = now - HOUR
     counted = session.execute(select(Transfer.status, func.count()).group_by(Transfer.status))
     by_status: dict[str, int] = {row[0]: row[1] for row in counted}
-    created = list(session.scalars(select(Transfer.created_at).where(Transfer.created_at >= start)))
-    finals = session.execute(
+    final = TransferEvent.status == TransferStatus.FINAL.value
+    recent = session.execute(
         select(TransferEvent.at, Transfer.created_at)
         .join(Transfer, Transfer.id == TransferEvent.transfer_id)
-        .where(TransferEvent.status == TransferStatus.FINAL.value, TransferEvent.at >= start)
+        .where(final, TransferEvent.at >= now - RECENT)
         .order_by(TransferEvent.at.desc())
         .limit(FINALS_SAMPLED_MAX)
     ).all()
-    recent = [(at, made) for at, made in finals if at >= now - RECENT]
     latencies = sorted((at - made).total_seconds() for at, made in recent)
     lease = session.get(Lease, LEASE_NAME)
     state = session.get(NetworkState, 1)
     return Overview(
         by_status={s.value: by_status.get(s.value, 0) for s in TransferStatus},
-        created_per_bucket=_buckets(created, start),
-        final_per_bucket=_buckets([at for at, _ in finals], start),
+        created_per_bucket=_per_bucket(session, Transfer.created_at, start),
+        final_per_bucket=_per_bucket(session, TransferEvent.at, start, final),
         final_recent=len(recent),
         final_per_s=len(recent) / RECENT.total_seconds(),
         latency_p50_s=_percentile(latencies, 0.50),

@@ -117,6 +117,7 @@ class Transfer(Base):
         Index("ix_transfers_batch", "batch_id"),
         Index("ix_transfers_review", "review"),
         Index("ix_transfers_beneficiary", "bank_id", "beneficiary_key"),
+        Index("ix_transfers_created", "created_at"),
     )
 
 
@@ -136,6 +137,8 @@ class TransferEvent(Base):
     log_index: Mapped[int | None] = mapped_column(Integer)
 
     transfer: Mapped[Transfer] = relationship(back_populates="events", viewonly=True)
+
+    __table_args__ = (Index("ix_transfer_events_status_at", "status", "at"),)
 
 
 class IsoDocument(Base):
