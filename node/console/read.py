@@ -8,7 +8,6 @@ answer rather than failing), so the console stays up when the chain is not.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -455,10 +454,3 @@ def held(session: Session) -> list[Transfer]:
             select(Transfer).where(Transfer.review == ReviewState.PENDING.value).order_by(Transfer.created_at)
         )
     )
-
-
-def per_status(rows: list[Transfer]) -> dict[str, list[Transfer]]:
-    grouped: dict[str, list[Transfer]] = defaultdict(list)
-    for t in rows:
-        grouped[t.status].append(t)
-    return grouped

@@ -24,7 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
-from node.auth import Role, hash_key
+from node.auth import hash_key
 from node.console import fmt, read
 from node.console.session import COOKIE, ConsoleSession, SessionKeys, csrf_matches
 from node.errors import Refusal, Refused
@@ -309,16 +309,16 @@ def chain(request: Request) -> HTMLResponse:
 
 @router.get("/audit")
 def audit(request: Request, verify: str = "") -> HTMLResponse:
+    """The audit log and reconciliation; with ``verify``, the log's hash chain checked from its start."""
     who = _who(request)
     console = _console(request)
-    view = _read(request, lambda session: read.audit_view(session))
-    verdict = None
+    view = _read(request, read.audit_view)
+    verdict, verdict_s = None, None
     if verify:
         started = time.perf_counter()
         verdict = verify_log(audit_log.entries(console.svc.store))
         verdict_s = time.perf_counter() - started
-        return console.render("audit.html", request, who, a=view, verdict=verdict, verdict_s=verdict_s)
-    return console.render("audit.html", request, who, a=view, verdict=None, verdict_s=None)
+    return console.render("audit.html", request, who, a=view, verdict=verdict, verdict_s=verdict_s)
 
 
 @router.get("/audit/log.jsonl")
@@ -407,6 +407,5 @@ def _carry_out(console: Console, action: str, subject: str, reason: str) -> str:
 @router.get("/reviews")
 def reviews(request: Request) -> HTMLResponse:
     who = _who(request)
-    rows = _read(request, read.held)
-    banks = _read(request, read.banks_by_address)
-    return _console(request).render("reviews.html", request, who, rows=rows, banks=banks, roles=Role)
+    rows, banks = _read(request, lambda session: (read.held(session), read.banks_by_address(session)))
+    return _console(request).render("reviews.html", request, who, rows=rows, banks=banks)
