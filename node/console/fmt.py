@@ -57,6 +57,11 @@ def utc(at: dt.datetime | None) -> Markup:
     return Markup('<time datetime="{}">{} UTC</time>').format(iso, at.strftime("%Y-%m-%d %H:%M:%S"))
 
 
+def unix(seconds: int | None) -> Markup:
+    """A Unix time (a deadline, a quote's expiry) as a UTC time."""
+    return utc(None if seconds is None else dt.datetime.fromtimestamp(seconds, dt.UTC))
+
+
 def short(value: str | None, keep: int = 6) -> Markup:
     """A long hash as ``0x1234…abcd``, the whole of it on hover and behind a copy button."""
     if not value:

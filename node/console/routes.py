@@ -76,7 +76,13 @@ class Console:
             loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True), auto_reload=False
         )
         self.env.filters.update(
-            amount=fmt.amount, utc=fmt.utc, short=fmt.short, state=fmt.state, seconds=fmt.seconds, rate=fmt.rate
+            amount=fmt.amount,
+            utc=fmt.utc,
+            unix=fmt.unix,
+            short=fmt.short,
+            state=fmt.state,
+            seconds=fmt.seconds,
+            rate=fmt.rate,
         )
         self.env.globals.update(
             prefix=PREFIX, statuses=[s.value for s in TransferStatus], bars=fmt.bars, paired_bars=fmt.paired_bars
