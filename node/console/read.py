@@ -402,22 +402,69 @@ def chain_view(rpc: Rpc | None, manifest: Manifest, events_max: int = 100) -> Ch
         head = rpc.block_number()
         numbers = range(head, max(-1, head - BLOCKS_SHOWN), -1)
         raw = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
-        blocks = [
-            Block(
-                number=int(b["number"], 16),
-                hash=b["hash"],
-                parent_hash=b["parentHash"],
-                timestamp=dt.datetime.fromtimestamp(int(b["timestamp"], 16), dt.UTC),
-                transactions=len(b["transactions"]),
-                gas_used=int(b["gasUsed"], 16),
-            )
-            for b in raw
-            if b
-        ]
+        blocks = [_block(b) for b in raw if b]
         events = vault_logs(rpc, manifest, head, EVENTS_WINDOW_BLOCKS)[-events_max:][::-1]
         return ChainView(head, blocks, events)
     except ChainError as exc:
         return ChainView(None, [], [], str(exc)[:300])
+
+
+@dataclass(frozen=True, slots=True)
+class Tx:
+    hash: str
+    sender: str
+    to: str | None
+    nonce: int
+    gas_used: int | None
+    ok: bool | None
+
+
+@dataclass(slots=True)
+class BlockView:
+    block: Block | None
+    transactions: list[Tx]
+    events: list[Log]
+    head: int | None = None
+    error: str = ""
+
+
+def block_view(rpc: Rpc | None, manifest: Manifest, number: int) -> BlockView:
+    """One block: its header, its transactions with their outcome, and the vault's events in it."""
+    if rpc is None:
+        return BlockView(None, [], [], error="the node has no chain connection")
+    try:
+        head = rpc.block_number()
+        raw = rpc.call("eth_getBlockByNumber", [hex(number), True])
+        if raw is None:
+            return BlockView(None, [], [], head, f"block {number} is not on the chain (its head is {head})")
+        receipts = rpc.batch([("eth_getTransactionReceipt", [t["hash"]]) for t in raw["transactions"]])
+        txs = [
+            Tx(
+                hash=t["hash"],
+                sender=t["from"],
+                to=t.get("to"),
+                nonce=int(t["nonce"], 16),
+                gas_used=int(r["gasUsed"], 16) if r else None,
+                ok=(r["status"] == "0x1") if r else None,
+            )
+            for t, r in zip(raw["transactions"], receipts, strict=True)
+        ]
+        logs = rpc.logs([manifest.vault], number, number, 1)
+        events = sorted((log for log in map(decode_log, logs) if log is not None), key=lambda log: log.position)
+        return BlockView(_block(raw), txs, events, head)
+    except ChainError as exc:
+        return BlockView(None, [], [], error=str(exc)[:300])
+
+
+def _block(b: dict[str, Any]) -> Block:
+    return Block(
+        number=int(b["number"], 16),
+        hash=b["hash"],
+        parent_hash=b["parentHash"],
+        timestamp=dt.datetime.fromtimestamp(int(b["timestamp"], 16), dt.UTC),
+        transactions=len(b["transactions"]),
+        gas_used=int(b["gasUsed"], 16),
+    )
 
 
 # ---------------------------------------------------------------------------------- audit

@@ -310,6 +310,18 @@ def chain(request: Request) -> HTMLResponse:
     return console.render("chain.html", request, who, c=read.chain_view(console.rpc, console.svc.manifest))
 
 
+@router.get("/chain/blocks/{number}")
+def block(request: Request, number: str) -> HTMLResponse:
+    who = _who(request)
+    console = _console(request)
+    if not number.isdigit() or len(number) > 18:
+        return console.render("message.html", request, who, 404, title="No such block", message=number[:30])
+    view = read.block_view(console.rpc, console.svc.manifest, int(number))
+    status = 404 if view.block is None and view.head is not None else 200
+    vault = console.svc.manifest.vault
+    return console.render("block.html", request, who, status, v=view, number=int(number), vault=vault)
+
+
 # ----------------------------------------------------------------------------- audit
 
 

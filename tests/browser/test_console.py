@@ -135,9 +135,14 @@ def test_an_operator_follows_a_transfer_decides_reviews_and_freezes_a_bank(
     final = us.transfer(sent["id"])
     settlement = final["history"][-1]["chain"]
     expect(page.locator(f'.hash[title="{settlement["tx_hash"]}"]').first).to_be_visible()
-    expect(page.get_by_role("link", name=f"block {settlement['block_number']}").first).to_be_visible()
     expect(page.get_by_text("750.00 USD").first).to_be_visible()
     check_page(page, artifacts, "transfer")
+    # ... and its block, in the console's own explorer: the transaction, sent to the vault, succeeded.
+    page.get_by_role("link", name=f"block {settlement['block_number']}").first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Block {settlement['block_number']}")
+    expect(page.locator(f'tr[id="tx-{settlement["tx_hash"]}"]')).to_contain_text("the vault")
+    expect(page.locator(f'tr[id="tx-{settlement["tx_hash"]}"]')).to_contain_text("succeeded")
+    check_page(page, artifacts, "block")
 
     # Two transfers held for review: one approved (it settles), one rejected (refunded from its escrow).
     held = [us.send("RHNLDEFF", "USD", amount, "EUR", deadline_s=3600) for amount in ("20000.00", "30000.00")]

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from node.config import DEVNET_AUDITOR_API_KEY, DEVNET_OPERATOR_API_KEY
-from node.store.models import AuditEntry, Bank, NetworkState
+from node.store.models import AuditEntry, Bank, NetworkState, ReconciliationRun
 from tests.node.conftest import LocalNode
 
 pytestmark = pytest.mark.devnet
@@ -98,6 +98,9 @@ def test_every_page_carries_the_security_headers_and_bad_filters_are_answered(
         assert answer.headers["x-content-type-options"] == "nosniff" and answer.headers["cache-control"] == "no-store"
         assert DEVNET_OPERATOR_API_KEY not in answer.text and DEVNET_AUDITOR_API_KEY not in answer.text
     assert http.get("/console/transfers/" + "f" * 500).status_code == 404
+    for number in ("99999999", "-1", "abc", "9" * 40):
+        assert http.get(f"/console/chain/blocks/{number}").status_code == 404, number
+    assert http.get("/console/chain/blocks/1").status_code == 200
     assert http.get("/console/act/launch").status_code == 404
     log = http.get("/console/audit/log.jsonl")
     assert log.status_code == 200 and "attachment" in log.headers["content-disposition"]
@@ -141,5 +144,10 @@ def test_an_operators_action_is_the_admin_apis_and_is_in_the_audit_log(
         ("operator", "bank.frozen", {"via": "console", "reason": "test"}),
         ("operator", "network.paused", {"via": "console"}),
     ]
+    answer = http.post("/console/act/reconcile", data={"csrf": csrf})
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/audit"
+    with node.svc.store.transaction(write=False) as s:
+        run = s.scalars(select(ReconciliationRun).order_by(ReconciliationRun.id.desc())).first()
+        assert run is not None and run.trigger == "console" and run.finished_at is not None
     answer = http.post("/console/logout", data={"csrf": csrf})
     assert answer.status_code == 303 and 'corridor_console=""' in answer.headers["set-cookie"]
