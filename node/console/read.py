@@ -16,6 +16,8 @@ from eth_utils.abi import function_signature_to_4byte_selector as selector
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from node.iso20022 import outbound, pacs002, pacs004
+from node.iso20022.schemas import PACS002, PACS004
 from node.pipeline.lease import PIPELINE as LEASE_NAME
 from node.store.models import (
     AuditEntry,
@@ -207,6 +209,17 @@ def banks_by_address(session: Session) -> dict[str, Bank]:
 
 
 @dataclass(frozen=True, slots=True)
+class IsoReport:
+    """One message the node sends the debtor bank about the transfer: a pacs.002 per state, a pacs.004 on refund."""
+
+    message: str
+    status: str
+    """The ISO transaction status (ACTC, ACSP, ACSC, RJCT, ...) or, for a pacs.004, RTND."""
+    at: dt.datetime
+    xml: str
+
+
+@dataclass(frozen=True, slots=True)
 class TransferPage:
     transfer: Transfer
     events: list[TransferEvent]
@@ -217,6 +230,19 @@ class TransferPage:
     banks: dict[str, Bank]
     watcher_block: int | None
     quote: dict[str, Any] | None = None
+    iso_reports: list[IsoReport] = field(default_factory=list)
+
+
+def iso_reports(session: Session, t: Transfer, events: list[TransferEvent]) -> list[IsoReport]:
+    """The status reports of each step, as the bank's ISO 20022 webhook receives them."""
+    found = []
+    for e in events:
+        step = outbound.step(session, t, e.status, e.code, e.reason, e.at, e.tx_hash, e.block_number)
+        found.append(IsoReport(PACS002, pacs002.STATUS[step.status], e.at, pacs002.report(step).decode()))
+        if e.status == TransferStatus.REFUNDED.value:
+            returned = pacs004.payment_return(outbound.returned(session, t, e.code, e.reason, e.at))
+            found.append(IsoReport(PACS004, "RTND", e.at, returned.decode()))
+    return found
 
 
 def transfer_page(session: Session, transfer_id: str) -> TransferPage | None:
@@ -247,6 +273,7 @@ def transfer_page(session: Session, transfer_id: str) -> TransferPage | None:
         banks=banks_by_address(session),
         watcher_block=session.scalar(select(func.max(SeenBlock.number))),
         quote=quote.body if quote is not None else None,
+        iso_reports=iso_reports(session, t, events),
     )
 
 

@@ -136,6 +136,8 @@ def test_an_operator_follows_a_transfer_decides_reviews_and_freezes_a_bank(
     settlement = final["history"][-1]["chain"]
     expect(page.locator(f'.hash[title="{settlement["tx_hash"]}"]').first).to_be_visible()
     expect(page.get_by_text("750.00 USD").first).to_be_visible()
+    expect(page.locator("ul.iso summary")).to_have_count(4)  # a pacs.002 per state, ACSC only at FINAL
+    expect(page.locator("ul.iso summary").last).to_contain_text("ACSC")
     check_page(page, artifacts, "transfer")
     # ... and its block, in the console's own explorer: the transaction, sent to the vault, succeeded.
     page.get_by_role("link", name=f"block {settlement['block_number']}").first.click()
