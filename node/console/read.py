@@ -1,4 +1,5 @@
-"""What the console's pages show, read from the store and the chain; no HTML here.
+"""What the console's pages show, read from the store (the chain's side: :mod:`node.console.chain`,
+:mod:`node.console.liquidity`); no HTML here.
 
 Every read is bounded: a page of transfers, the last hour of events, a window of recent blocks.
 Reads of the chain go through the one JSON-RPC client and fail soft (a page says the chain did not
@@ -11,11 +12,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_abi.abi import decode, encode
-from eth_utils.abi import function_signature_to_4byte_selector as selector
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from node.console.chain import chain_head
 from node.iso20022 import outbound, pacs002, pacs004
 from node.iso20022.schemas import PACS002, PACS004
 from node.pipeline.lease import PIPELINE as LEASE_NAME
@@ -33,11 +33,8 @@ from node.store.models import (
     TransferEvent,
     WebhookDelivery,
 )
-from settlement.chain.events import Log, decode_log
 from settlement.chain.rpc import Rpc
-from settlement.errors import ChainError
 from settlement.lifecycle import ReviewState, TransferStatus
-from settlement.manifest import Manifest
 
 PAGE_SIZE = 50
 """Transfers per page of the search."""
@@ -49,10 +46,6 @@ RECENT = dt.timedelta(minutes=5)
 FINALS_SAMPLED_MAX = 20_000
 """At most this many of the window's FINAL transfers are read for the latency percentiles."""
 RECENT_SHOWN = 10
-BLOCKS_SHOWN = 20
-EVENTS_WINDOW_BLOCKS = 2_000
-"""How far back the chain page and the cycles chart read the vault's events."""
-_ACCOUNT_OF = selector("accountOf(address,bytes3)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,15 +139,6 @@ def overview(session: Session, rpc: Rpc | None, finality: str, confirmations: in
         recent=list(session.scalars(select(Transfer).order_by(Transfer.created_at.desc()).limit(RECENT_SHOWN))),
         banks=banks_by_address(session),
     )
-
-
-def chain_head(rpc: Rpc | None) -> int | None:
-    if rpc is None:
-        return None
-    try:
-        return rpc.block_number()
-    except ChainError:
-        return None
 
 
 # ---------------------------------------------------------------------------------- transfers
@@ -274,223 +258,6 @@ def transfer_page(session: Session, transfer_id: str) -> TransferPage | None:
         watcher_block=session.scalar(select(func.max(SeenBlock.number))),
         quote=quote.body if quote is not None else None,
         iso_reports=iso_reports(session, t, events),
-    )
-
-
-# ---------------------------------------------------------------------------------- liquidity
-
-
-@dataclass(slots=True)
-class Position:
-    bank: Bank
-    currency: str
-    available: int | None
-    escrowed: int | None
-    sent_today: int = 0
-    received_today: int = 0
-    net_debit_cap: int | None = None
-    queued: int = 0
-    queued_amount: int = 0
-
-    @property
-    def net_debit_today(self) -> int:
-        return self.sent_today - self.received_today
-
-
-@dataclass(frozen=True, slots=True)
-class Cycle:
-    number: int
-    block: int
-    instructions: int
-    gross: dict[str, int]
-    net: dict[str, int]
-
-    def saved(self, currency: str) -> int:
-        return self.gross.get(currency, 0) - self.net.get(currency, 0)
-
-
-@dataclass(slots=True)
-class Liquidity:
-    positions: list[Position]
-    cycles: list[Cycle] = field(default_factory=list)
-    chain_error: str = ""
-
-    def cycle_currencies(self) -> list[str]:
-        return sorted({code for c in self.cycles for code in c.gross})
-
-    def cycle_series(self, code: str) -> list[tuple[str, int, int]]:
-        """Per cycle: its number, what it moved gross in ``code`` and the net debits it booked."""
-        return [(str(c.number), c.gross.get(code, 0), c.net.get(code, 0)) for c in self.cycles]
-
-    def gross(self, code: str) -> int:
-        return sum(c.gross.get(code, 0) for c in self.cycles)
-
-    def saved(self, code: str) -> int:
-        return sum(c.saved(code) for c in self.cycles)
-
-
-def liquidity(session: Session, rpc: Rpc | None, manifest: Manifest) -> Liquidity:
-    """Per bank and currency: the vault's balances, today's net debit against its cap, the queue."""
-    banks = list(session.scalars(select(Bank).order_by(Bank.bic)))
-    positions = [Position(b, c, None, None) for b in banks for c in b.currencies]
-    by_key = {(p.bank.address.lower(), p.currency): p for p in positions}
-    by_id = {(p.bank.id, p.currency): p for p in positions}
-    day = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    live = Transfer.status.not_in((TransferStatus.REJECTED.value, TransferStatus.REFUNDED.value))
-    for bank_id, ccy, amount in session.execute(
-        select(Transfer.bank_id, Transfer.sell_currency, func.sum(Transfer.sell_amount))
-        .where(Transfer.created_at >= day, live)
-        .group_by(Transfer.bank_id, Transfer.sell_currency)
-    ):
-        if (p := by_id.get((bank_id, ccy))) is not None:
-            p.sent_today = int(amount or 0)
-    settled = (TransferStatus.SETTLED.value, TransferStatus.FINAL.value)
-    for creditor, ccy, received in session.execute(
-        select(Transfer.creditor, Transfer.buy_currency, func.sum(Transfer.buy_amount))
-        .where(Transfer.status.in_(settled), Transfer.updated_at >= day)
-        .group_by(Transfer.creditor, Transfer.buy_currency)
-    ):
-        if (p := by_key.get((creditor.lower(), ccy))) is not None:
-            p.received_today = int(received or 0)
-    for bank_id, ccy, n, amount in session.execute(
-        select(Transfer.bank_id, Transfer.sell_currency, func.count(), func.sum(Transfer.sell_amount))
-        .where(Transfer.status == TransferStatus.QUEUED.value)
-        .group_by(Transfer.bank_id, Transfer.sell_currency)
-    ):
-        if (p := by_id.get((bank_id, ccy))) is not None:
-            p.queued, p.queued_amount = int(n), int(amount or 0)
-    result = Liquidity(positions)
-    if rpc is None:
-        result.chain_error = "the node has no chain connection"
-        return result
-    try:
-        head = rpc.block_number()
-        calls = [
-            (manifest.vault, _ACCOUNT_OF + encode(["address", "bytes3"], [p.bank.address, p.currency.encode()]))
-            for p in positions
-        ]
-        for p, answer in zip(positions, rpc.eth_calls(calls, head), strict=True):
-            p.available, p.escrowed, _ = decode(["uint112", "uint112", "uint32"], answer)
-        result.cycles = cycles(vault_logs(rpc, manifest, head, EVENTS_WINDOW_BLOCKS))
-    except ChainError as exc:
-        result.chain_error = str(exc)[:300]
-    return result
-
-
-def cycles(logs: list[Log]) -> list[Cycle]:
-    found = []
-    for log in logs:
-        if log.name != "CycleSettled":
-            continue
-        codes = list(log.args["currencies"])
-        found.append(
-            Cycle(
-                number=int(log.args["cycle"]),
-                block=log.block,
-                instructions=int(log.args["instructions"]),
-                gross=dict(zip(codes, map(int, log.args["gross"]), strict=True)),
-                net=dict(zip(codes, map(int, log.args["net"]), strict=True)),
-            )
-        )
-    return found
-
-
-# ---------------------------------------------------------------------------------- chain
-
-
-@dataclass(frozen=True, slots=True)
-class Block:
-    number: int
-    hash: str
-    parent_hash: str
-    timestamp: dt.datetime
-    transactions: int
-    gas_used: int
-
-
-@dataclass(slots=True)
-class ChainView:
-    head: int | None
-    blocks: list[Block]
-    events: list[Log]
-    error: str = ""
-
-
-def vault_logs(rpc: Rpc, manifest: Manifest, head: int, window: int) -> list[Log]:
-    first = max(manifest.deployment_block, head - window + 1)
-    raw = rpc.logs([manifest.vault], first, head, window)
-    return sorted((log for log in map(decode_log, raw) if log is not None), key=lambda log: log.position)
-
-
-def chain_view(rpc: Rpc | None, manifest: Manifest, events_max: int = 100) -> ChainView:
-    if rpc is None:
-        return ChainView(None, [], [], "the node has no chain connection")
-    try:
-        head = rpc.block_number()
-        numbers = range(head, max(-1, head - BLOCKS_SHOWN), -1)
-        raw = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
-        blocks = [_block(b) for b in raw if b]
-        events = vault_logs(rpc, manifest, head, EVENTS_WINDOW_BLOCKS)[-events_max:][::-1]
-        return ChainView(head, blocks, events)
-    except ChainError as exc:
-        return ChainView(None, [], [], str(exc)[:300])
-
-
-@dataclass(frozen=True, slots=True)
-class Tx:
-    hash: str
-    sender: str
-    to: str | None
-    nonce: int
-    gas_used: int | None
-    ok: bool | None
-
-
-@dataclass(slots=True)
-class BlockView:
-    block: Block | None
-    transactions: list[Tx]
-    events: list[Log]
-    head: int | None = None
-    error: str = ""
-
-
-def block_view(rpc: Rpc | None, manifest: Manifest, number: int) -> BlockView:
-    """One block: its header, its transactions with their outcome, and the vault's events in it."""
-    if rpc is None:
-        return BlockView(None, [], [], error="the node has no chain connection")
-    try:
-        head = rpc.block_number()
-        raw = rpc.call("eth_getBlockByNumber", [hex(number), True])
-        if raw is None:
-            return BlockView(None, [], [], head, f"block {number} is not on the chain (its head is {head})")
-        receipts = rpc.batch([("eth_getTransactionReceipt", [t["hash"]]) for t in raw["transactions"]])
-        txs = [
-            Tx(
-                hash=t["hash"],
-                sender=t["from"],
-                to=t.get("to"),
-                nonce=int(t["nonce"], 16),
-                gas_used=int(r["gasUsed"], 16) if r else None,
-                ok=(r["status"] == "0x1") if r else None,
-            )
-            for t, r in zip(raw["transactions"], receipts, strict=True)
-        ]
-        logs = rpc.logs([manifest.vault], number, number, 1)
-        events = sorted((log for log in map(decode_log, logs) if log is not None), key=lambda log: log.position)
-        return BlockView(_block(raw), txs, events, head)
-    except ChainError as exc:
-        return BlockView(None, [], [], error=str(exc)[:300])
-
-
-def _block(b: dict[str, Any]) -> Block:
-    return Block(
-        number=int(b["number"], 16),
-        hash=b["hash"],
-        parent_hash=b["parentHash"],
-        timestamp=dt.datetime.fromtimestamp(int(b["timestamp"], 16), dt.UTC),
-        transactions=len(b["transactions"]),
-        gas_used=int(b["gasUsed"], 16),
     )
 
 
