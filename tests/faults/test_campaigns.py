@@ -60,7 +60,7 @@ def test_kill9_of_the_api_and_the_worker_under_load_loses_nothing(tmp_path: Path
 
 
 def test_reorganisations_under_load_never_undo_a_final_settlement(tmp_path: Path) -> None:
-    figures = _run(tmp_path, "reorgs", *("--transfers", "300", "--rate", "10", "--faults", "12", "--every-s", "2"))
+    figures = _run(tmp_path, "reorgs", *("--transfers", "300", "--rate", "10", "--faults", "12", "--every-s", "1"))
     rows, summary = figures["faults"], figures["summary"]
     assert isinstance(rows, list) and isinstance(summary, dict) and summary["faults"] == 12
     assert all(r["final_undone"] == 0 for r in rows)
