@@ -102,9 +102,11 @@ def main() -> int:
         data = Path(tmp)
         report_dir = args.report_dir or data / "reports"
         report_dir.mkdir(parents=True, exist_ok=True)
-        # Schemathesis sends requests without a key on purpose (each must be a 401): the limit on
-        # failed authentication per address is off, or its 429s would stand in for them.
-        node = serve_demo_network(data, devnet, env={"CORRIDOR_NODE_AUTH_FAILURES_PER_S": "0"})
+        # Schemathesis sends requests without a key on purpose (each must be a 401), and bursts of a few
+        # hundred a second with one key: both rate limits are off (tests/node/api/test_rate_limits.py has
+        # them), or their 429s would stand in for the answers under test.
+        limits_off = {"CORRIDOR_NODE_AUTH_FAILURES_PER_S": "0", "CORRIDOR_NODE_RATE_LIMIT_KEY_PER_S": "0"}
+        node = serve_demo_network(data, devnet, env=limits_off)
         try:
             keys = {
                 "bank": node.api_keys["FATLUS33"],
