@@ -27,6 +27,7 @@ from node.store.models import (
     Lease,
     Mismatch,
     NetworkState,
+    Quote,
     ReconciliationRun,
     SeenBlock,
     Transfer,
@@ -245,8 +246,6 @@ def transfer_page(session: Session, transfer_id: str) -> TransferPage | None:
             select(WebhookDelivery).where(WebhookDelivery.transfer_id == t.id).order_by(WebhookDelivery.created_at)
         )
     )
-    from node.store.models import Quote  # the quote table is read only here
-
     quote = session.get(Quote, t.quote_id) if t.quote_id else None
     return TransferPage(
         transfer=t,
